@@ -9,7 +9,9 @@
 //! - The cache can be thrown away at any time: it is rebuilt from the store, and it follows
 //!   other nodes' changes through the therapist's calendar and availability topics.
 
-use crate::domain::{BOOKING_HORIZON, Booking, Slot, WeeklyAvailability, free_slots, offered_slots};
+use crate::domain::{
+    BOOKING_HORIZON, Booking, Slot, WeeklyAvailability, free_slots, offered_slots,
+};
 use crate::ids::{BookingId, TherapistId};
 use crate::policy::{Action, Principal, may};
 use crate::ports::{CalendarSnapshot, CalendarStore, EventBus, NewBooking, PortError, TopicEvent};
@@ -75,9 +77,10 @@ pub struct ListFreeSlots {
     pub to: DateTime<Utc>,
 }
 
-/// Book the slot starting at `start` for the calling client.
+/// Book the slot starting at `start` for the calling client. Answers the booking and whether
+/// it is new (false when the idempotency key matched an earlier booking).
 #[derive(Message)]
-#[rtype(result = "Result<Booking, CalendarError>")]
+#[rtype(result = "Result<(Booking, bool), CalendarError>")]
 pub struct Book {
     pub client: Principal,
     pub start: DateTime<Utc>,
@@ -127,9 +130,15 @@ impl Loaded {
 
     /// The offered slot starting exactly at `start`, if any.
     fn offered_at(&self, start: DateTime<Utc>) -> Option<Slot> {
-        offered_slots(&self.availability, self.tz, self.session, start, start + Duration::seconds(1))
-            .into_iter()
-            .find(|slot| slot.start == start)
+        offered_slots(
+            &self.availability,
+            self.tz,
+            self.session,
+            start,
+            start + Duration::seconds(1),
+        )
+        .into_iter()
+        .find(|slot| slot.start == start)
     }
 }
 
@@ -144,8 +153,18 @@ pub struct CalendarActor {
 
 impl CalendarActor {
     /// A calendar for `therapist`; its state is loaded on first use.
-    pub fn new(therapist: TherapistId, store: Arc<dyn CalendarStore>, bus: Arc<dyn EventBus>) -> Self {
-        Self { therapist, store, bus, cache: None, last_active: Instant::now() }
+    pub fn new(
+        therapist: TherapistId,
+        store: Arc<dyn CalendarStore>,
+        bus: Arc<dyn EventBus>,
+    ) -> Self {
+        Self {
+            therapist,
+            store,
+            bus,
+            cache: None,
+            last_active: Instant::now(),
+        }
     }
 
     /// Runs `work` with a loaded cache, loading it from the store first when needed. The
@@ -161,20 +180,22 @@ impl CalendarActor {
         let store = self.store.clone();
         let therapist = self.therapist;
         let load = async move { store.load_calendar(therapist).await };
-        AtomicResponse::new(Box::pin(load.into_actor(self).then(move |loaded, act, _| {
-            let loaded = match loaded {
-                Ok(Some(snapshot)) => Loaded::from_snapshot(snapshot),
-                Ok(None) => Err(CalendarError::TherapistNotFound),
-                Err(e) => Err(e.into()),
-            };
-            match loaded {
-                Ok(cache) => {
-                    act.cache = Some(cache);
-                    work(act)
+        AtomicResponse::new(Box::pin(load.into_actor(self).then(
+            move |loaded, act, _| {
+                let loaded = match loaded {
+                    Ok(Some(snapshot)) => Loaded::from_snapshot(snapshot),
+                    Ok(None) => Err(CalendarError::TherapistNotFound),
+                    Err(e) => Err(e.into()),
+                };
+                match loaded {
+                    Ok(cache) => {
+                        act.cache = Some(cache);
+                        work(act)
+                    }
+                    Err(e) => Box::pin(fut::ready(Err(e))),
                 }
-                Err(e) => Box::pin(fut::ready(Err(e))),
-            }
-        })))
+            },
+        )))
     }
 
     fn publish_all(&self, events: Vec<(Topic, Event)>) -> impl Future<Output = ()> + 'static {
@@ -244,7 +265,7 @@ impl Handler<ListFreeSlots> for CalendarActor {
 }
 
 impl Handler<Book> for CalendarActor {
-    type Result = AtomicResponse<Self, Result<Booking, CalendarError>>;
+    type Result = AtomicResponse<Self, Result<(Booking, bool), CalendarError>>;
 
     fn handle(&mut self, msg: Book, _ctx: &mut Self::Context) -> Self::Result {
         self.with_cache(move |act| {
@@ -282,13 +303,17 @@ impl Handler<Book> for CalendarActor {
                     cache.bookings.insert(booking.id, booking.slot());
                 }
                 if !stored.created {
-                    return Box::pin(fut::ready(Ok(booking)));
+                    return Box::pin(fut::ready(Ok((booking, false))));
                 }
 
                 tracing::info!(booking = %booking.id, therapist = %booking.therapist_id, "booked");
                 let events = booking_events(&booking, true);
                 let publish = act.publish_all(events);
-                Box::pin(publish.into_actor(act).map(move |(), _, _| Ok(booking)))
+                Box::pin(
+                    publish
+                        .into_actor(act)
+                        .map(move |(), _, _| Ok((booking, true))),
+                )
             }))
         })
     }
@@ -306,8 +331,13 @@ impl CalendarActor {
         if msg.start > now + BOOKING_HORIZON {
             return Err(CalendarError::NotOffered);
         }
-        let cache = self.cache.as_ref().ok_or(CalendarError::TherapistNotFound)?;
-        let slot = cache.offered_at(msg.start).ok_or(CalendarError::NotOffered)?;
+        let cache = self
+            .cache
+            .as_ref()
+            .ok_or(CalendarError::TherapistNotFound)?;
+        let slot = cache
+            .offered_at(msg.start)
+            .ok_or(CalendarError::NotOffered)?;
 
         // A retry of an accepted request must reach the store to be recognised, even though
         // the slot now looks taken in memory.
@@ -370,15 +400,26 @@ impl Handler<SetAvailability> for CalendarActor {
         let store = self.store.clone();
         let therapist = self.therapist;
         let save = async move { store.save_availability(therapist, &msg.availability).await };
-        AtomicResponse::new(Box::pin(save.into_actor(self).then(move |saved, act, _| {
-            if let Err(e) = saved {
-                return Box::pin(fut::ready(Err(e.into()))) as ResponseActFuture<Self, _>;
-            }
-            // Reload on next use rather than patching: session length may also have changed.
-            act.cache = None;
-            let event = (Topic::Availability(therapist), Event::AvailabilityChanged { therapist_id: therapist });
-            Box::pin(act.publish_all(vec![event]).into_actor(act).map(|(), _, _| Ok(())))
-        })))
+        AtomicResponse::new(Box::pin(save.into_actor(self).then(
+            move |saved, act, _| {
+                if let Err(e) = saved {
+                    return Box::pin(fut::ready(Err(e.into()))) as ResponseActFuture<Self, _>;
+                }
+                // Reload on next use rather than patching: session length may also have changed.
+                act.cache = None;
+                let event = (
+                    Topic::Availability(therapist),
+                    Event::AvailabilityChanged {
+                        therapist_id: therapist,
+                    },
+                );
+                Box::pin(
+                    act.publish_all(vec![event])
+                        .into_actor(act)
+                        .map(|(), _, _| Ok(())),
+                )
+            },
+        )))
     }
 }
 
@@ -388,7 +429,9 @@ impl Handler<TopicEvent> for CalendarActor {
     /// Follows changes, including other nodes'. Applying our own events again is harmless:
     /// bookings are keyed by id.
     fn handle(&mut self, msg: TopicEvent, _ctx: &mut Self::Context) {
-        let Some(cache) = self.cache.as_mut() else { return };
+        let Some(cache) = self.cache.as_mut() else {
+            return;
+        };
         match msg.event.as_ref() {
             Event::BookingCreated { booking } => {
                 cache.bookings.insert(booking.id, booking.slot());
@@ -408,13 +451,23 @@ fn booking_events(booking: &Booking, created: bool) -> Vec<(Topic, Event)> {
     let slot = booking.slot();
     let (change, slot_event) = if created {
         (
-            Event::BookingCreated { booking: booking.clone() },
-            Event::SlotTaken { therapist_id: therapist, slot },
+            Event::BookingCreated {
+                booking: booking.clone(),
+            },
+            Event::SlotTaken {
+                therapist_id: therapist,
+                slot,
+            },
         )
     } else {
         (
-            Event::BookingCancelled { booking: booking.clone() },
-            Event::SlotFreed { therapist_id: therapist, slot },
+            Event::BookingCancelled {
+                booking: booking.clone(),
+            },
+            Event::SlotFreed {
+                therapist_id: therapist,
+                slot,
+            },
         )
     };
     vec![

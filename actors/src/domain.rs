@@ -87,7 +87,10 @@ pub enum AvailabilityError {
 impl WeeklyAvailability {
     /// Checks the pattern and returns its zone, so callers never hold an invalid one.
     pub fn validate(&self) -> Result<Tz, AvailabilityError> {
-        let tz: Tz = self.timezone.parse().map_err(|_| AvailabilityError::UnknownTimeZone)?;
+        let tz: Tz = self
+            .timezone
+            .parse()
+            .map_err(|_| AvailabilityError::UnknownTimeZone)?;
         if self.rules.len() > 50 {
             return Err(AvailabilityError::TooMany);
         }
@@ -160,7 +163,10 @@ pub struct Booking {
 impl Booking {
     /// The interval this booking occupies.
     pub fn slot(&self) -> Slot {
-        Slot { start: self.start, end: self.end }
+        Slot {
+            start: self.start,
+            end: self.end,
+        }
     }
 
     /// True when `user` is the client or the therapist of this booking.
@@ -231,7 +237,9 @@ fn push_rule_slots(
 }
 
 fn local_instant(tz: Tz, day: NaiveDate, time: NaiveTime) -> Option<DateTime<Utc>> {
-    tz.from_local_datetime(&day.and_time(time)).latest().map(|t| t.with_timezone(&Utc))
+    tz.from_local_datetime(&day.and_time(time))
+        .latest()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// Offered slots minus those that overlap any of `taken`, starting no earlier than `not_before`.
@@ -271,7 +279,10 @@ mod tests {
             start: NaiveTime::from_hms_opt(9, 0, 0).unwrap(),
             end: NaiveTime::from_hms_opt(17, 0, 0).unwrap(),
         };
-        WeeklyAvailability { timezone: "Europe/London".into(), rules: (1..=5).map(rule).collect() }
+        WeeklyAvailability {
+            timezone: "Europe/London".into(),
+            rules: (1..=5).map(rule).collect(),
+        }
     }
 
     fn utc(s: &str) -> DateTime<Utc> {
@@ -284,7 +295,13 @@ mod tests {
         let a = weekdays_nine_to_five();
         let tz = a.validate().unwrap();
         let from = utc("2026-12-07T00:00:00Z"); // a Monday, London on GMT
-        let slots = offered_slots(&a, tz, Duration::minutes(50), from, from + Duration::days(1));
+        let slots = offered_slots(
+            &a,
+            tz,
+            Duration::minutes(50),
+            from,
+            from + Duration::days(1),
+        );
         assert_eq!(slots.len(), 8);
         assert_eq!(slots[0].start, utc("2026-12-07T09:00:00Z"));
         assert_eq!(slots[7].end, utc("2026-12-07T16:50:00Z"));
@@ -296,7 +313,13 @@ mod tests {
         let a = weekdays_nine_to_five();
         let tz = a.validate().unwrap();
         let from = utc("2026-07-06T00:00:00Z");
-        let slots = offered_slots(&a, tz, Duration::minutes(50), from, from + Duration::days(1));
+        let slots = offered_slots(
+            &a,
+            tz,
+            Duration::minutes(50),
+            from,
+            from + Duration::days(1),
+        );
         assert_eq!(slots[0].start, utc("2026-07-06T08:00:00Z"));
     }
 
@@ -308,17 +331,39 @@ mod tests {
             start: NaiveTime::from_hms_opt(0, 0, 0).unwrap(),
             end: NaiveTime::from_hms_opt(4, 0, 0).unwrap(),
         };
-        let a = WeeklyAvailability { timezone: "Europe/London".into(), rules: vec![rule(7)] };
+        let a = WeeklyAvailability {
+            timezone: "Europe/London".into(),
+            rules: vec![rule(7)],
+        };
         let tz = a.validate().unwrap();
         let session = Duration::minutes(50);
 
         let spring = utc("2027-03-28T00:00:00Z");
-        let slots = offered_slots(&a, tz, session, spring - Duration::hours(1), spring + Duration::days(1));
+        let slots = offered_slots(
+            &a,
+            tz,
+            session,
+            spring - Duration::hours(1),
+            spring + Duration::days(1),
+        );
         let starts: Vec<_> = slots.iter().map(|s| s.start).collect();
-        assert_eq!(starts, vec![utc("2027-03-28T00:00:00Z"), utc("2027-03-28T01:00:00Z"), utc("2027-03-28T02:00:00Z")]);
+        assert_eq!(
+            starts,
+            vec![
+                utc("2027-03-28T00:00:00Z"),
+                utc("2027-03-28T01:00:00Z"),
+                utc("2027-03-28T02:00:00Z")
+            ]
+        );
 
         let autumn = utc("2026-10-25T00:00:00Z");
-        let slots = offered_slots(&a, tz, session, autumn - Duration::hours(2), autumn + Duration::days(1));
+        let slots = offered_slots(
+            &a,
+            tz,
+            session,
+            autumn - Duration::hours(2),
+            autumn + Duration::days(1),
+        );
         let mut starts: Vec<_> = slots.iter().map(|s| s.start).collect();
         starts.dedup();
         assert_eq!(starts.len(), slots.len(), "no slot offered twice");
@@ -331,8 +376,17 @@ mod tests {
         let a = weekdays_nine_to_five();
         let tz = a.validate().unwrap();
         let from = utc("2026-12-07T00:00:00Z");
-        let offered = offered_slots(&a, tz, Duration::minutes(50), from, from + Duration::days(1));
-        let taken = [Slot { start: utc("2026-12-07T10:00:00Z"), end: utc("2026-12-07T10:50:00Z") }];
+        let offered = offered_slots(
+            &a,
+            tz,
+            Duration::minutes(50),
+            from,
+            from + Duration::days(1),
+        );
+        let taken = [Slot {
+            start: utc("2026-12-07T10:00:00Z"),
+            end: utc("2026-12-07T10:50:00Z"),
+        }];
         let free = free_slots(offered, taken.iter(), utc("2026-12-07T09:30:00Z"));
         assert_eq!(free.len(), 6);
         assert!(free.iter().all(|s| s.start != taken[0].start));

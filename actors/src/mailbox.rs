@@ -57,7 +57,13 @@ pub struct MailboxActor {
 impl MailboxActor {
     /// A mailbox for `user`.
     pub fn new(user: UserId, store: Arc<dyn MessageStore>, bus: Arc<dyn EventBus>) -> Self {
-        Self { user, store, bus, conversations: HashMap::new(), last_active: Instant::now() }
+        Self {
+            user,
+            store,
+            bus,
+            conversations: HashMap::new(),
+            last_active: Instant::now(),
+        }
     }
 }
 
@@ -82,7 +88,9 @@ fn validate(msg: &Post) -> Result<(), MailboxError> {
         return Err(MailboxError::Invalid("a message cannot be empty"));
     }
     if msg.body.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(MailboxError::Invalid("a message can be at most 4000 characters"));
+        return Err(MailboxError::Invalid(
+            "a message can be at most 4000 characters",
+        ));
     }
     Ok(())
 }
@@ -104,7 +112,10 @@ impl Handler<Post> for MailboxActor {
             // Authorise against the booking itself, not anything the client sent.
             let booking = match known {
                 Some(b) => b,
-                None => store.find_booking(msg.booking_id).await?.ok_or(MailboxError::NotFound)?,
+                None => store
+                    .find_booking(msg.booking_id)
+                    .await?
+                    .ok_or(MailboxError::NotFound)?,
             };
             if !may(Some(&msg.sender), Action::PostMessage(&booking)) {
                 return Err(MailboxError::NotFound);
@@ -120,7 +131,9 @@ impl Handler<Post> for MailboxActor {
 
             // Deliver to every device of both parties, after commit, once.
             if created {
-                let event = Event::MessageCreated { message: message.clone() };
+                let event = Event::MessageCreated {
+                    message: message.clone(),
+                };
                 for party in [booking.client_id, booking.therapist_id.into()] {
                     if let Err(e) = bus.publish(Topic::User(party), event.clone()).await {
                         tracing::error!(booking = %booking.id, error = %e, "message fan-out failed");

@@ -88,7 +88,10 @@ mod tests {
     use crate::ids::BookingId;
 
     fn principal(role: Role) -> Principal {
-        Principal { user_id: UserId::new_random(), role }
+        Principal {
+            user_id: UserId::new_random(),
+            role,
+        }
     }
 
     fn booking_between(client: &Principal, therapist: &Principal) -> Booking {
@@ -144,9 +147,15 @@ mod tests {
         assert!(!may(Some(&therapist), Action::Book(theirs)));
         assert!(!may(None, Action::Book(theirs)));
         assert!(may(Some(&therapist), Action::ManageTherapist(theirs)));
-        assert!(!may(Some(&principal(Role::Therapist)), Action::ManageTherapist(theirs)));
+        assert!(!may(
+            Some(&principal(Role::Therapist)),
+            Action::ManageTherapist(theirs)
+        ));
         assert!(!may(Some(&client), Action::ManageTherapist(theirs)));
-        assert!(!may(Some(&principal(Role::Admin)), Action::ManageTherapist(theirs)));
+        assert!(!may(
+            Some(&principal(Role::Admin)),
+            Action::ManageTherapist(theirs)
+        ));
     }
 
     /// Topics: public availability for anyone signed in, private ones for their owner.

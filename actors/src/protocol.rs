@@ -108,10 +108,16 @@ pub struct RoomState {
 pub enum Event {
     /// A slot stopped being free (booked).
     #[serde(rename = "slot.taken")]
-    SlotTaken { therapist_id: TherapistId, slot: Slot },
+    SlotTaken {
+        therapist_id: TherapistId,
+        slot: Slot,
+    },
     /// A slot became free again (cancelled).
     #[serde(rename = "slot.freed")]
-    SlotFreed { therapist_id: TherapistId, slot: Slot },
+    SlotFreed {
+        therapist_id: TherapistId,
+        slot: Slot,
+    },
     /// The weekly pattern changed: refetch the free slots.
     #[serde(rename = "availability.changed")]
     AvailabilityChanged { therapist_id: TherapistId },
@@ -126,7 +132,11 @@ pub enum Event {
     RoomPresence { room: RoomState },
     /// WebRTC signalling from one participant, to be handled by the other.
     #[serde(rename = "room.signal")]
-    RoomSignal { booking_id: BookingId, from: UserId, payload: serde_json::Value },
+    RoomSignal {
+        booking_id: BookingId,
+        from: UserId,
+        payload: serde_json::Value,
+    },
 }
 
 /// A frame sent by the browser.
@@ -143,7 +153,11 @@ pub enum ClientFrame {
     Ping { id: Option<String> },
     /// Post a message in a booking's conversation. `id` is the client's, for idempotent resend.
     #[serde(rename = "message.send")]
-    MessageSend { id: String, booking_id: BookingId, body: String },
+    MessageSend {
+        id: String,
+        booking_id: BookingId,
+        body: String,
+    },
     /// Enter a booking's room: subscribes to it and announces presence.
     #[serde(rename = "room.join")]
     RoomJoin { id: String, booking_id: BookingId },
@@ -151,7 +165,11 @@ pub enum ClientFrame {
     RoomLeave { id: String, booking_id: BookingId },
     /// Relay a WebRTC description or ICE candidate to the other participant.
     #[serde(rename = "room.signal")]
-    RoomSignal { id: String, booking_id: BookingId, payload: serde_json::Value },
+    RoomSignal {
+        id: String,
+        booking_id: BookingId,
+        payload: serde_json::Value,
+    },
 }
 
 /// A stable, machine-readable reason carried by `error` frames.
@@ -180,7 +198,11 @@ pub enum ErrorCode {
 pub enum ServerFrame {
     /// First frame on every connection.
     #[serde(rename = "hello")]
-    Hello { protocol: u32, user_id: UserId, heartbeat_seconds: u64 },
+    Hello {
+        protocol: u32,
+        user_id: UserId,
+        heartbeat_seconds: u64,
+    },
     /// The subscription is live; `seq` is the last sequence number on the topic.
     #[serde(rename = "subscribed")]
     Subscribed { topic: Topic, seq: u64 },
@@ -188,7 +210,11 @@ pub enum ServerFrame {
     Unsubscribed { topic: Topic },
     /// One event on a topic; sequence numbers per topic rise by one.
     #[serde(rename = "event")]
-    Event { topic: Topic, seq: u64, event: Event },
+    Event {
+        topic: Topic,
+        seq: u64,
+        event: Event,
+    },
     /// Events were missed and cannot be replayed: fetch a fresh snapshot over HTTP.
     #[serde(rename = "resync")]
     Resync { topic: Topic, seq: u64 },
@@ -205,7 +231,11 @@ pub enum ServerFrame {
     Pong { id: Option<String> },
     /// A frame was refused; nothing changed.
     #[serde(rename = "error")]
-    Error { id: Option<String>, code: ErrorCode, message: String },
+    Error {
+        id: Option<String>,
+        code: ErrorCode,
+        message: String,
+    },
     /// The server is about to close the connection, and why.
     #[serde(rename = "closing")]
     Closing { reason: String },
@@ -214,12 +244,20 @@ pub enum ServerFrame {
 impl ServerFrame {
     /// Shorthand for an error frame.
     pub fn error(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
-        ServerFrame::Error { id, code, message: message.into() }
+        ServerFrame::Error {
+            id,
+            code,
+            message: message.into(),
+        }
     }
 
     /// Shorthand for a bare acknowledgement.
     pub fn ack(id: String) -> Self {
-        ServerFrame::Ack { id, message: None, room: None }
+        ServerFrame::Ack {
+            id,
+            message: None,
+            room: None,
+        }
     }
 }
 
@@ -260,7 +298,10 @@ mod tests {
         let topic = Topic::Room(BookingId::new_random());
         assert_eq!(topic.to_string().parse::<Topic>(), Ok(topic));
         assert_eq!("room:nope".parse::<Topic>(), Err(UnknownTopic));
-        assert_eq!("lobby:00000000-0000-0000-0000-000000000000".parse::<Topic>(), Err(UnknownTopic));
+        assert_eq!(
+            "lobby:00000000-0000-0000-0000-000000000000".parse::<Topic>(),
+            Err(UnknownTopic)
+        );
     }
 
     /// Unknown frame types and unknown fields are errors, not silently ignored.
@@ -269,7 +310,12 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"teleport"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","id":"1","x":1}"#).is_err());
         let ok = serde_json::from_str::<ClientFrame>(r#"{"type":"ping","id":"1"}"#).unwrap();
-        assert_eq!(ok, ClientFrame::Ping { id: Some("1".into()) });
+        assert_eq!(
+            ok,
+            ClientFrame::Ping {
+                id: Some("1".into())
+            }
+        );
     }
 
     /// The reference in docs/protocol.md names every frame and event.
@@ -277,7 +323,10 @@ mod tests {
     fn the_protocol_reference_names_every_frame() {
         let doc = include_str!("../../docs/protocol.md");
         for name in ALL_NAMES {
-            assert!(doc.contains(&format!("`{name}`")), "docs/protocol.md does not describe `{name}`");
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/protocol.md does not describe `{name}`"
+            );
         }
     }
 }

@@ -18,7 +18,9 @@ where
     A: Actor<Context = Context<A>>,
 {
     fn default() -> Self {
-        Self { actors: Mutex::new(HashMap::new()) }
+        Self {
+            actors: Mutex::new(HashMap::new()),
+        }
     }
 }
 

@@ -33,7 +33,10 @@ pub struct RoomWindow {
 
 impl Default for RoomWindow {
     fn default() -> Self {
-        Self { open_before: Duration::minutes(10), close_after: Duration::minutes(15) }
+        Self {
+            open_before: Duration::minutes(10),
+            close_after: Duration::minutes(15),
+        }
     }
 }
 
@@ -96,11 +99,22 @@ impl RoomActor {
         bus: Arc<dyn EventBus>,
         window: RoomWindow,
     ) -> Self {
-        Self { booking_id, store, bus, window, booking: None, joined_here: HashMap::new() }
+        Self {
+            booking_id,
+            store,
+            bus,
+            window,
+            booking: None,
+            joined_here: HashMap::new(),
+        }
     }
 
     fn state(&self, booking: &Booking, present: Vec<UserId>) -> RoomState {
-        RoomState { booking_id: booking.id, present, offerer: booking.therapist_id.into() }
+        RoomState {
+            booking_id: booking.id,
+            present,
+            offerer: booking.therapist_id.into(),
+        }
     }
 }
 
@@ -129,7 +143,10 @@ impl Handler<Join> for RoomActor {
         let join = async move {
             let booking = match cached {
                 Some(b) => b,
-                None => store.find_booking(booking_id).await?.ok_or(RoomError::NotFound)?,
+                None => store
+                    .find_booking(booking_id)
+                    .await?
+                    .ok_or(RoomError::NotFound)?,
             };
             if !may(Some(&msg.who), Action::JoinRoom(&booking)) {
                 return Err(RoomError::NotFound);
@@ -143,28 +160,34 @@ impl Handler<Join> for RoomActor {
             }
 
             let present = store.enter_presence(booking.id, msg.who.user_id).await?;
-            store.record_attendance(booking.id, msg.who.user_id, Attendance::Joined).await?;
+            store
+                .record_attendance(booking.id, msg.who.user_id, Attendance::Joined)
+                .await?;
             Ok((booking, present))
         };
 
-        AtomicResponse::new(Box::pin(join.into_actor(self).then(move |joined, act, _| {
-            let (booking, present) = match joined {
-                Ok(j) => j,
-                Err(e) => return Box::pin(fut::ready(Err(e))) as ResponseActFuture<Self, _>,
-            };
-            *act.joined_here.entry(msg.who.user_id).or_default() += 1;
-            let state = act.state(&booking, present);
-            act.booking = Some(booking);
-            tracing::info!(room = %act.booking_id, role = msg.who.role.as_str(), "joined room");
+        AtomicResponse::new(Box::pin(join.into_actor(self).then(
+            move |joined, act, _| {
+                let (booking, present) = match joined {
+                    Ok(j) => j,
+                    Err(e) => return Box::pin(fut::ready(Err(e))) as ResponseActFuture<Self, _>,
+                };
+                *act.joined_here.entry(msg.who.user_id).or_default() += 1;
+                let state = act.state(&booking, present);
+                act.booking = Some(booking);
+                tracing::info!(room = %act.booking_id, role = msg.who.role.as_str(), "joined room");
 
-            let event = Event::RoomPresence { room: state.clone() };
-            let topic = Topic::Room(act.booking_id);
-            let publish = async move { bus.publish(topic, event).await };
-            Box::pin(publish.into_actor(act).map(move |published, _, _| {
-                published?;
-                Ok(state)
-            }))
-        })))
+                let event = Event::RoomPresence {
+                    room: state.clone(),
+                };
+                let topic = Topic::Room(act.booking_id);
+                let publish = async move { bus.publish(topic, event).await };
+                Box::pin(publish.into_actor(act).map(move |published, _, _| {
+                    published?;
+                    Ok(state)
+                }))
+            },
+        )))
     }
 }
 
@@ -190,10 +213,17 @@ impl Handler<Leave> for RoomActor {
         let offerer = self.booking.as_ref().map(|b| UserId::from(b.therapist_id));
         let leave = async move {
             let present = store.leave_presence(booking_id, msg.who).await?;
-            store.record_attendance(booking_id, msg.who, Attendance::Left).await?;
+            store
+                .record_attendance(booking_id, msg.who, Attendance::Left)
+                .await?;
             if let Some(offerer) = offerer {
-                let room = RoomState { booking_id, present, offerer };
-                bus.publish(Topic::Room(booking_id), Event::RoomPresence { room }).await?;
+                let room = RoomState {
+                    booking_id,
+                    present,
+                    offerer,
+                };
+                bus.publish(Topic::Room(booking_id), Event::RoomPresence { room })
+                    .await?;
             }
             Ok::<_, PortError>(())
         };
@@ -213,11 +243,19 @@ impl Handler<Signal> for RoomActor {
             return Box::pin(async { Err(RoomError::NotJoined) });
         }
         if !is_signal_payload(&msg.payload) {
-            return Box::pin(async { Err(RoomError::Invalid("payload needs a description or a candidate")) });
+            return Box::pin(async {
+                Err(RoomError::Invalid(
+                    "payload needs a description or a candidate",
+                ))
+            });
         }
         let bus = self.bus.clone();
         let booking_id = self.booking_id;
-        let event = Event::RoomSignal { booking_id, from: msg.from, payload: msg.payload };
+        let event = Event::RoomSignal {
+            booking_id,
+            from: msg.from,
+            payload: msg.payload,
+        };
         Box::pin(async move {
             bus.publish(Topic::Room(booking_id), event).await?;
             Ok(())
@@ -228,8 +266,12 @@ impl Handler<Signal> for RoomActor {
 /// A signalling payload is an object carrying a session description or an ICE candidate
 /// (`candidate: null` marks the end of candidates).
 fn is_signal_payload(payload: &serde_json::Value) -> bool {
-    let Some(object) = payload.as_object() else { return false };
+    let Some(object) = payload.as_object() else {
+        return false;
+    };
     let description = object.get("description").is_some_and(|d| d.is_object());
-    let candidate = object.get("candidate").is_some_and(|c| c.is_object() || c.is_null());
+    let candidate = object
+        .get("candidate")
+        .is_some_and(|c| c.is_object() || c.is_null());
     description || candidate
 }

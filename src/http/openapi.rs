@@ -1,0 +1,43 @@
+//! The OpenAPI document served at `/api/openapi.json`, generated from the handlers' own
+//! annotations so it cannot drift from the code.
+
+use crate::http::{accounts, bookings, error, health, rtc, therapists};
+use actix_web::HttpResponse;
+use utoipa::OpenApi;
+
+/// The HTTP API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Paranimo API",
+        version = "1",
+        description = "See docs/api.md and docs/protocol.md"
+    ),
+    paths(
+        accounts::register,
+        accounts::login,
+        accounts::logout,
+        accounts::me,
+        therapists::list,
+        therapists::get_one,
+        therapists::put_profile,
+        therapists::get_availability,
+        therapists::put_availability,
+        therapists::slots,
+        bookings::create,
+        bookings::list,
+        bookings::get_one,
+        bookings::cancel,
+        bookings::conversation,
+        rtc::ice_servers,
+        health::healthz,
+        health::readyz,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail))
+)]
+pub struct ApiDoc;
+
+/// Serves the document.
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}

@@ -1,0 +1,109 @@
+//! Builds the whole application from settings. `main` and the integration tests call the
+//! same [`Application::build`], so tests exercise exactly what production runs.
+
+use crate::adapters::Stores;
+use crate::bus::RedisBus;
+use crate::config::Settings;
+use crate::state::AppState;
+use crate::store::{self, PgStore};
+use crate::{http, ws};
+use actix_files::{Files, NamedFile};
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use std::net::TcpListener;
+use tracing_actix_web::TracingLogger;
+
+/// How long a graceful stop waits for open requests; websockets are closed, not waited for.
+const SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connects to PostgreSQL (applying migrations) and Redis, binds the listener and wires
+    /// the routes. Must run inside an actix system (`#[actix_web::main]` or `::test`).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let pool = store::connect_and_migrate(&settings.database_url)
+            .await
+            .context("connecting to PostgreSQL")?;
+        let redis = redis::Client::open(settings.redis_url.as_str()).context("REDIS_URL")?;
+        let bus = RedisBus::start(redis, settings.redis_prefix.clone())
+            .await
+            .context("connecting to Redis")?;
+
+        let listener = TcpListener::bind(settings.bind)
+            .with_context(|| format!("binding {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let workers = settings.workers;
+
+        let state = web::Data::new(AppState {
+            stores: Stores {
+                pg: PgStore { pool: pool.clone() },
+                bus: bus.clone(),
+            },
+            pool,
+            bus,
+            settings,
+            calendars: Default::default(),
+            mailboxes: Default::default(),
+            rooms: Default::default(),
+            connections: Default::default(),
+        });
+
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let web_dir = app_state.settings.web_dir.clone();
+            let index = web_dir.join("index.html");
+            App::new()
+                .wrap(from_fn(http::require_same_origin_writes))
+                .wrap(http::security_headers(app_state.settings.production))
+                .wrap(TracingLogger::default())
+                .app_data(app_state.clone())
+                .configure(http::configure)
+                .configure(ws::routes)
+                .service(
+                    Files::new("/", web_dir)
+                        .index_file("index.html")
+                        .default_handler(move |req: ServiceRequest| {
+                            let index = index.clone();
+                            async move {
+                                let (req, _) = req.into_parts();
+                                let file = NamedFile::open(index)?;
+                                Ok(ServiceResponse::new(req.clone(), file.into_response(&req)))
+                            }
+                        }),
+                )
+        })
+        .workers(workers)
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECONDS)
+        .listen(listener)?
+        .run();
+
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The port actually bound (useful when the settings asked for port 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state, for tests that inspect it.
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until the process is asked to stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

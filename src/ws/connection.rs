@@ -1,0 +1,679 @@
+//! `ConnectionActor`: one per websocket. It owns the socket, parses and validates frames,
+//! enforces limits, follows topics with gap-free sequence numbers, and forwards commands to
+//! the actor that owns them.
+//!
+//! Invariants:
+//! - Per topic, frames leave in strictly rising `seq` order with no gap: a gap triggers a
+//!   replay from history, or a `resync` when history does not reach back.
+//! - The outgoing queue is bounded ([`OUTBOX_CAPACITY`]); a client that cannot keep up is told
+//!   why and closed, never allowed to grow memory.
+//! - All clean-up (topics, rooms, the session index) happens in `stopped`.
+
+use crate::state::AppState;
+use crate::store::users::UserRecord;
+use actix::prelude::*;
+use actix_web::web;
+use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use paranimo_actors::ids::BookingId;
+use paranimo_actors::mailbox::{MailboxError, Post};
+use paranimo_actors::policy::{Action, Principal, may};
+use paranimo_actors::ports::{EventBus, Replay, SubscriberId, TopicEvent};
+use paranimo_actors::protocol::{
+    ClientFrame, ErrorCode, MAX_CLIENT_ID_BYTES, PROTOCOL_VERSION, ServerFrame, Topic,
+};
+use paranimo_actors::room::{Join, Leave, RoomError, Signal};
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// How often the server pings the client.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// A client silent for this long (no frame, no pong) is considered gone.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Frames waiting to be written to one socket. A healthy browser drains this in
+/// milliseconds; a full queue means the client stopped reading.
+pub const OUTBOX_CAPACITY: usize = 256;
+
+/// Incoming events queued for this actor before the bus sees it as slow.
+const MAILBOX_CAPACITY: usize = 1024;
+
+/// Most topics one connection may follow at once.
+const MAX_TOPICS: usize = 64;
+
+/// Sustained frames per second a client may send, and the burst above it.
+const FRAMES_PER_SECOND: u32 = 20;
+const FRAME_BURST: u32 = 40;
+
+/// Something for the writer task to put on the wire.
+enum Outgoing {
+    Text(String),
+    Ping,
+    Pong(bytes::Bytes),
+    Close(CloseReason),
+}
+
+/// Asks the connection to close, with the reason told to the client.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ServerClose {
+    pub reason: &'static str,
+}
+
+/// Where one followed topic stands.
+struct TopicState {
+    /// The last sequence number delivered to the client.
+    last: u64,
+    /// While catching up, live events wait here so they leave after the replay, in order.
+    pending: Option<Vec<TopicEvent>>,
+}
+
+/// One websocket. See the module documentation for its invariants.
+pub struct ConnectionActor {
+    app: web::Data<AppState>,
+    principal: Principal,
+    subscriber: SubscriberId,
+    token_hash: Vec<u8>,
+    outbox: mpsc::Sender<Outgoing>,
+    topics: HashMap<Topic, TopicState>,
+    rooms: HashSet<BookingId>,
+    limiter: DefaultDirectRateLimiter,
+    last_heard: Instant,
+    span: tracing::Span,
+}
+
+impl ConnectionActor {
+    /// Sets up the actor around an upgraded socket: the incoming stream feeds the actor, and a
+    /// writer task owns the session so sends never block the actor.
+    pub fn new(
+        ctx: &mut Context<Self>,
+        app: web::Data<AppState>,
+        user: &UserRecord,
+        token_hash: Vec<u8>,
+        session: actix_ws::Session,
+        stream: AggregatedMessageStream,
+    ) -> Self {
+        ctx.add_stream(stream);
+        let (outbox, queue) = mpsc::channel(OUTBOX_CAPACITY);
+        actix_web::rt::spawn(write_frames(session, queue));
+
+        let subscriber = app.bus.next_subscriber_id();
+        let span = tracing::info_span!("ws", user_id = %user.id, conn = subscriber.0);
+        let per_second = NonZeroU32::new(FRAMES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(FRAME_BURST).unwrap_or(NonZeroU32::MIN);
+        Self {
+            app,
+            principal: Principal {
+                user_id: user.id,
+                role: user.role,
+            },
+            subscriber,
+            token_hash,
+            outbox,
+            topics: HashMap::new(),
+            rooms: HashSet::new(),
+            limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+            last_heard: Instant::now(),
+            span,
+        }
+    }
+
+    /// Queues text for the client, or closes the connection when the queue is (nearly)
+    /// full. Two places stay free for the `closing` frame and the close itself.
+    fn push(&mut self, ctx: &mut Context<Self>, text: String) {
+        if self.outbox.capacity() <= 2 {
+            tracing::warn!(parent: &self.span, "client is not reading; closing its connection");
+            self.close(
+                ctx,
+                "too slow: the connection could not keep up",
+                CloseCode::Policy,
+            );
+            return;
+        }
+        // The writer task only stops when the socket is gone; then stop too.
+        if self.outbox.try_send(Outgoing::Text(text)).is_err() {
+            ctx.stop();
+        }
+    }
+
+    fn send(&mut self, ctx: &mut Context<Self>, frame: &ServerFrame) {
+        match serde_json::to_string(frame) {
+            Ok(text) => self.push(ctx, text),
+            Err(e) => {
+                tracing::error!(parent: &self.span, error = %e, "could not serialise a frame")
+            }
+        }
+    }
+
+    fn error(&mut self, ctx: &mut Context<Self>, id: Option<String>, code: ErrorCode, msg: &str) {
+        self.send(ctx, &ServerFrame::error(id, code, msg));
+    }
+
+    fn close(&mut self, ctx: &mut Context<Self>, reason: &str, code: CloseCode) {
+        let closing = ServerFrame::Closing {
+            reason: reason.to_owned(),
+        };
+        if let Ok(text) = serde_json::to_string(&closing) {
+            let _ = self.outbox.try_send(Outgoing::Text(text));
+        }
+        let _ = self.outbox.try_send(Outgoing::Close(CloseReason {
+            code,
+            description: None,
+        }));
+        ctx.stop();
+    }
+
+    fn handle_text(&mut self, ctx: &mut Context<Self>, text: &str) {
+        if self.limiter.check().is_err() {
+            self.error(
+                ctx,
+                None,
+                ErrorCode::RateLimited,
+                "too many frames; slow down",
+            );
+            return;
+        }
+        let frame = match serde_json::from_str::<ClientFrame>(text) {
+            Ok(frame) => frame,
+            Err(e) => {
+                let message = format!("not a valid frame: {e}");
+                self.error(ctx, None, ErrorCode::BadFrame, &message);
+                return;
+            }
+        };
+        if let Some(id) = command_id(&frame)
+            && (id.is_empty() || id.len() > MAX_CLIENT_ID_BYTES)
+        {
+            self.error(
+                ctx,
+                None,
+                ErrorCode::Invalid,
+                "the frame id must be 1 to 64 bytes",
+            );
+            return;
+        }
+
+        match frame {
+            ClientFrame::Subscribe { topic, since } => self.subscribe(ctx, topic, since),
+            ClientFrame::Unsubscribe { topic } => {
+                if !matches!(topic, Topic::Room(_)) {
+                    self.unfollow(topic);
+                }
+                self.send(ctx, &ServerFrame::Unsubscribed { topic });
+            }
+            ClientFrame::Ping { id } => self.send(ctx, &ServerFrame::Pong { id }),
+            ClientFrame::MessageSend {
+                id,
+                booking_id,
+                body,
+            } => self.post_message(ctx, id, booking_id, body),
+            ClientFrame::RoomJoin { id, booking_id } => self.join_room(ctx, id, booking_id),
+            ClientFrame::RoomLeave { id, booking_id } => {
+                self.leave_room(booking_id);
+                self.send(ctx, &ServerFrame::ack(id));
+            }
+            ClientFrame::RoomSignal {
+                id,
+                booking_id,
+                payload,
+            } => self.relay_signal(ctx, id, booking_id, payload),
+        }
+    }
+
+    /// Follows a topic the policy allows, replaying from `since` when given.
+    fn subscribe(&mut self, ctx: &mut Context<Self>, topic: Topic, since: Option<u64>) {
+        if !may(Some(&self.principal), Action::Subscribe(topic)) {
+            self.error(ctx, None, ErrorCode::NotFound, "no such topic");
+            return;
+        }
+        if self.topics.len() >= MAX_TOPICS && !self.topics.contains_key(&topic) {
+            self.error(
+                ctx,
+                None,
+                ErrorCode::Invalid,
+                "too many topics on one connection",
+            );
+            return;
+        }
+        self.follow(ctx, topic, since, |act, ctx, topic, seq| {
+            act.send(ctx, &ServerFrame::Subscribed { topic, seq });
+        });
+    }
+
+    /// Registers with the bus (events wait in `pending` meanwhile), then catches up from
+    /// `since` or starts at the topic's current sequence, then calls `done`.
+    fn follow(
+        &mut self,
+        ctx: &mut Context<Self>,
+        topic: Topic,
+        since: Option<u64>,
+        done: impl FnOnce(&mut Self, &mut Context<Self>, Topic, u64) + 'static,
+    ) {
+        self.topics.insert(
+            topic,
+            TopicState {
+                last: 0,
+                pending: Some(Vec::new()),
+            },
+        );
+        let bus = self.app.bus.clone();
+        let id = self.subscriber;
+        let recipient = ctx.address().recipient();
+        let subscribe = async move { bus.subscribe(topic, id, recipient).await };
+
+        ctx.spawn(subscribe.into_actor(self).map(move |current, act, ctx| {
+            let current = match current {
+                Ok(seq) => seq,
+                Err(e) => {
+                    tracing::error!(parent: &act.span, %topic, error = %e, "subscribe failed");
+                    act.unfollow(topic);
+                    act.error(
+                        ctx,
+                        None,
+                        ErrorCode::Internal,
+                        "could not subscribe; try again",
+                    );
+                    return;
+                }
+            };
+            match since {
+                Some(since) if since < current => act.catch_up(ctx, topic, since, done),
+                _ => {
+                    if let Some(state) = act.topics.get_mut(&topic) {
+                        state.last = current;
+                    }
+                    act.drain_pending(ctx, topic);
+                    done(act, ctx, topic, current);
+                }
+            }
+        }));
+    }
+
+    /// Replays what was missed after `since`, then releases the events that waited.
+    fn catch_up(
+        &mut self,
+        ctx: &mut Context<Self>,
+        topic: Topic,
+        since: u64,
+        done: impl FnOnce(&mut Self, &mut Context<Self>, Topic, u64) + 'static,
+    ) {
+        let bus = self.app.bus.clone();
+        let replay = async move { bus.replay(topic, since).await };
+        ctx.spawn(replay.into_actor(self).map(move |replayed, act, ctx| {
+            if !act.topics.contains_key(&topic) {
+                return;
+            }
+            match replayed {
+                Ok(Replay::Events(events)) => {
+                    act.set_last(topic, since);
+                    for event in events {
+                        act.deliver(ctx, event);
+                    }
+                }
+                Ok(Replay::TooOld { seq }) => {
+                    act.set_last(topic, seq);
+                    act.send(ctx, &ServerFrame::Resync { topic, seq });
+                }
+                Err(e) => {
+                    tracing::error!(parent: &act.span, %topic, error = %e, "replay failed");
+                    act.set_last(topic, 0);
+                    act.send(ctx, &ServerFrame::Resync { topic, seq: 0 });
+                }
+            }
+            act.drain_pending(ctx, topic);
+            let last = act.topics.get(&topic).map(|s| s.last).unwrap_or(0);
+            done(act, ctx, topic, last);
+        }));
+    }
+
+    fn set_last(&mut self, topic: Topic, seq: u64) {
+        if let Some(state) = self.topics.get_mut(&topic) {
+            state.last = seq;
+        }
+    }
+
+    /// Delivers waiting events in order. A gap that remains (history trimmed meanwhile)
+    /// becomes a `resync` rather than a silent loss.
+    fn drain_pending(&mut self, ctx: &mut Context<Self>, topic: Topic) {
+        let Some(state) = self.topics.get_mut(&topic) else {
+            return;
+        };
+        let mut waiting = state.pending.take().unwrap_or_default();
+        waiting.sort_by_key(|e| e.seq);
+        for event in waiting {
+            let last = self.topics.get(&topic).map(|s| s.last).unwrap_or(0);
+            if event.seq > last + 1 {
+                self.set_last(topic, event.seq);
+                self.send(
+                    ctx,
+                    &ServerFrame::Resync {
+                        topic,
+                        seq: event.seq,
+                    },
+                );
+                continue;
+            }
+            self.deliver(ctx, event);
+        }
+    }
+
+    /// Sends one event if it is the next in its topic's sequence; older ones are dropped.
+    fn deliver(&mut self, ctx: &mut Context<Self>, event: TopicEvent) {
+        let Some(state) = self.topics.get_mut(&event.topic) else {
+            return;
+        };
+        if event.seq <= state.last {
+            return;
+        }
+        state.last = event.seq;
+        self.push(ctx, event.frame.to_string());
+    }
+
+    fn unfollow(&mut self, topic: Topic) {
+        if self.topics.remove(&topic).is_some() {
+            self.app.bus.unsubscribe(topic, self.subscriber);
+        }
+    }
+
+    fn post_message(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: String,
+        booking: BookingId,
+        body: String,
+    ) {
+        let post = Post {
+            sender: self.principal,
+            booking_id: booking,
+            client_msg_id: id.clone(),
+            body,
+        };
+        let mailbox = self.app.mailbox(self.principal.user_id);
+        ctx.spawn(
+            mailbox
+                .send(post)
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    let frame = match result {
+                        Ok(Ok(message)) => ServerFrame::Ack {
+                            id,
+                            message: Some(message),
+                            room: None,
+                        },
+                        Ok(Err(MailboxError::NotFound)) => ServerFrame::error(
+                            Some(id),
+                            ErrorCode::NotFound,
+                            "conversation not found",
+                        ),
+                        Ok(Err(MailboxError::Invalid(reason))) => {
+                            ServerFrame::error(Some(id), ErrorCode::Invalid, reason)
+                        }
+                        Ok(Err(MailboxError::Port(
+                            paranimo_actors::ports::PortError::Conflict,
+                        ))) => ServerFrame::error(
+                            Some(id),
+                            ErrorCode::Invalid,
+                            "that id was used for another message",
+                        ),
+                        Ok(Err(e)) => act.internal(id, &e),
+                        Err(e) => act.internal(id, &e),
+                    };
+                    act.send(ctx, &frame);
+                }),
+        );
+    }
+
+    fn internal(&self, id: String, cause: &dyn std::fmt::Display) -> ServerFrame {
+        tracing::error!(parent: &self.span, error = %cause, "command failed");
+        ServerFrame::error(
+            Some(id),
+            ErrorCode::Internal,
+            "something went wrong; nothing changed",
+        )
+    }
+
+    /// Enters a room: subscribes first, so no signal sent right after our arrival is missed,
+    /// then asks the room to admit us.
+    fn join_room(&mut self, ctx: &mut Context<Self>, id: String, booking: BookingId) {
+        if self.rooms.contains(&booking) {
+            self.error(ctx, Some(id), ErrorCode::Invalid, "already in this room");
+            return;
+        }
+        let topic = Topic::Room(booking);
+        let who = self.principal;
+        self.follow(ctx, topic, None, move |act, ctx, topic, _seq| {
+            let room = act.app.room(booking);
+            ctx.spawn(
+                room.send(Join { who })
+                    .into_actor(act)
+                    .map(move |joined, act, ctx| {
+                        let frame = match joined {
+                            Ok(Ok(state)) => {
+                                act.rooms.insert(booking);
+                                tracing::info!(parent: &act.span, room = %booking, "entered room");
+                                ServerFrame::Ack {
+                                    id,
+                                    message: None,
+                                    room: Some(state),
+                                }
+                            }
+                            Ok(Err(e)) => {
+                                act.unfollow(topic);
+                                room_error(id, e, act)
+                            }
+                            Err(e) => {
+                                act.unfollow(topic);
+                                act.internal(id, &e)
+                            }
+                        };
+                        act.send(ctx, &frame);
+                    }),
+            );
+        });
+    }
+
+    fn leave_room(&mut self, booking: BookingId) {
+        if self.rooms.remove(&booking) {
+            self.app.room(booking).do_send(Leave {
+                who: self.principal.user_id,
+            });
+            self.unfollow(Topic::Room(booking));
+        }
+    }
+
+    fn relay_signal(
+        &mut self,
+        ctx: &mut Context<Self>,
+        id: String,
+        booking: BookingId,
+        payload: serde_json::Value,
+    ) {
+        if !self.rooms.contains(&booking) {
+            self.error(ctx, Some(id), ErrorCode::NotFound, "join the room first");
+            return;
+        }
+        let signal = Signal {
+            from: self.principal.user_id,
+            payload,
+        };
+        let room = self.app.room(booking);
+        ctx.spawn(
+            room.send(signal)
+                .into_actor(self)
+                .map(move |sent, act, ctx| {
+                    let frame = match sent {
+                        Ok(Ok(())) => ServerFrame::ack(id),
+                        Ok(Err(e)) => room_error(id, e, act),
+                        Err(e) => act.internal(id, &e),
+                    };
+                    act.send(ctx, &frame);
+                }),
+        );
+    }
+}
+
+fn room_error(id: String, error: RoomError, act: &ConnectionActor) -> ServerFrame {
+    match error {
+        RoomError::NotFound => ServerFrame::error(Some(id), ErrorCode::NotFound, "room not found"),
+        RoomError::Closed => {
+            ServerFrame::error(Some(id), ErrorCode::RoomClosed, "the room is not open now")
+        }
+        RoomError::NotJoined => {
+            ServerFrame::error(Some(id), ErrorCode::NotFound, "join the room first")
+        }
+        RoomError::Invalid(reason) => ServerFrame::error(Some(id), ErrorCode::Invalid, reason),
+        RoomError::Port(e) => act.internal(id, &e),
+    }
+}
+
+fn command_id(frame: &ClientFrame) -> Option<&str> {
+    match frame {
+        ClientFrame::MessageSend { id, .. }
+        | ClientFrame::RoomJoin { id, .. }
+        | ClientFrame::RoomLeave { id, .. }
+        | ClientFrame::RoomSignal { id, .. } => Some(id),
+        ClientFrame::Ping { id } => id.as_deref(),
+        ClientFrame::Subscribe { .. } | ClientFrame::Unsubscribe { .. } => None,
+    }
+}
+
+/// Owns the socket's sending half; ends when the actor drops its sender or the socket closes.
+async fn write_frames(mut session: actix_ws::Session, mut queue: mpsc::Receiver<Outgoing>) {
+    while let Some(out) = queue.recv().await {
+        let sent = match out {
+            Outgoing::Text(text) => session.text(text).await,
+            Outgoing::Ping => session.ping(b"").await,
+            Outgoing::Pong(bytes) => session.pong(&bytes).await,
+            Outgoing::Close(reason) => {
+                let _ = session.close(Some(reason)).await;
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+    let _ = session.close(None).await;
+}
+
+impl Actor for ConnectionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
+        tracing::info!(parent: &self.span, "websocket opened");
+
+        let hello = ServerFrame::Hello {
+            protocol: PROTOCOL_VERSION,
+            user_id: self.principal.user_id,
+            heartbeat_seconds: HEARTBEAT_INTERVAL.as_secs(),
+        };
+        self.send(ctx, &hello);
+
+        ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
+            if act.last_heard.elapsed() > CLIENT_TIMEOUT {
+                tracing::info!(parent: &act.span, "client silent too long; closing");
+                act.close(ctx, "no heartbeat", CloseCode::Away);
+                return;
+            }
+            if act.outbox.try_send(Outgoing::Ping).is_err() {
+                ctx.stop();
+            }
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Self::Context) {
+        for booking in self.rooms.clone() {
+            self.leave_room(booking);
+        }
+        for topic in self.topics.keys() {
+            self.app.bus.unsubscribe(*topic, self.subscriber);
+        }
+        let mut open = self
+            .app
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = open.get_mut(&self.token_hash) {
+            list.retain(|addr| addr.connected());
+            if list.is_empty() {
+                open.remove(&self.token_hash);
+            }
+        }
+        tracing::info!(parent: &self.span, "websocket closed");
+    }
+}
+
+impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for ConnectionActor {
+    fn handle(&mut self, item: Result<AggregatedMessage, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match item {
+            Ok(AggregatedMessage::Text(text)) => self.handle_text(ctx, &text),
+            Ok(AggregatedMessage::Binary(_)) => self.error(
+                ctx,
+                None,
+                ErrorCode::BadFrame,
+                "binary frames are not supported",
+            ),
+            Ok(AggregatedMessage::Ping(bytes)) => {
+                let _ = self.outbox.try_send(Outgoing::Pong(bytes));
+            }
+            Ok(AggregatedMessage::Pong(_)) => {}
+            Ok(AggregatedMessage::Close(_)) => ctx.stop(),
+            Err(ProtocolError::Overflow) => {
+                self.error(
+                    ctx,
+                    None,
+                    ErrorCode::FrameTooLarge,
+                    "frames are limited to 64 KiB",
+                );
+                self.close(ctx, "frame too large", CloseCode::Size);
+            }
+            Err(e) => {
+                tracing::info!(parent: &self.span, error = %e, "websocket protocol error");
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}
+
+impl Handler<TopicEvent> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, event: TopicEvent, ctx: &mut Self::Context) {
+        let topic = event.topic;
+        let Some(state) = self.topics.get_mut(&topic) else {
+            return;
+        };
+        if let Some(pending) = state.pending.as_mut() {
+            pending.push(event);
+            return;
+        }
+        if event.seq <= state.last {
+            return;
+        }
+        if event.seq > state.last + 1 {
+            // Missed something (a full mailbox, a Redis reconnect): hold this one and replay.
+            let since = state.last;
+            state.pending = Some(vec![event]);
+            self.catch_up(ctx, topic, since, |_, _, _, _| {});
+            return;
+        }
+        self.deliver(ctx, event);
+    }
+}
+
+impl Handler<ServerClose> for ConnectionActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ServerClose, ctx: &mut Self::Context) {
+        self.close(ctx, msg.reason, CloseCode::Normal);
+    }
+}
