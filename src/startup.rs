@@ -6,6 +6,7 @@ use crate::bus::RedisBus;
 use crate::config::Settings;
 use crate::state::AppState;
 use crate::store::{self, PgStore};
+use crate::telemetry::RequestSpan;
 use crate::{http, ws};
 use actix_files::{Files, NamedFile};
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -63,7 +64,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(http::require_same_origin_writes))
                 .wrap(http::security_headers(app_state.settings.production))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<RequestSpan>::new())
                 .app_data(app_state.clone())
                 .configure(http::configure)
                 .configure(ws::routes)

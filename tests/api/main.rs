@@ -1,1 +1,11 @@
+//! Integration tests: the real server against real PostgreSQL and Redis, through real HTTP
+//! and websockets. One binary, so the slow link step happens once.
 
+mod accounts;
+mod audit;
+mod bad_input;
+mod booking;
+mod helpers;
+mod messaging;
+mod rooms;
+mod two_nodes;
