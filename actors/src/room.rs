@@ -22,6 +22,10 @@ use std::sync::Arc;
 /// How often the room checks whether it is empty and can stop.
 const IDLE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// How often presence is renewed for the participants connected through this node; well
+/// inside the shared store's expiry, so a live participant never blinks out.
+const PRESENCE_REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// When a room opens and closes relative to its booking.
 #[derive(Clone, Copy, Debug)]
 pub struct RoomWindow {
@@ -126,6 +130,22 @@ impl Actor for RoomActor {
             if act.joined_here.is_empty() {
                 ctx.stop();
             }
+        });
+
+        ctx.run_interval(PRESENCE_REFRESH_EVERY, |act, ctx| {
+            let store = act.store.clone();
+            let room = act.booking_id;
+            let here: Vec<UserId> = act.joined_here.keys().copied().collect();
+            ctx.spawn(
+                async move {
+                    for user in here {
+                        if let Err(e) = store.enter_presence(room, user).await {
+                            tracing::warn!(%room, error = %e, "presence refresh failed");
+                        }
+                    }
+                }
+                .into_actor(act),
+            );
         });
     }
 }
