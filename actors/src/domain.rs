@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 /// What an account is. Staff and admin are created by the operator, never by public sign-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     Client,
     Therapist,
@@ -50,19 +51,23 @@ pub const SESSION_MINUTES_RANGE: std::ops::RangeInclusive<i32> = 15..=180;
 
 /// One weekly window in the therapist's own time zone, e.g. Monday 09:00–17:00.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AvailabilityRule {
     /// ISO weekday: 1 is Monday, 7 is Sunday.
     pub weekday: u8,
     /// Local start time, "HH:MM".
     #[serde(with = "hhmm")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "09:00"))]
     pub start: NaiveTime,
     /// Local end time, "HH:MM"; "24:00" is not accepted, use "23:59" for end of day.
     #[serde(with = "hhmm")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String, example = "17:00"))]
     pub end: NaiveTime,
 }
 
 /// A therapist's whole weekly pattern and the zone it is written in.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WeeklyAvailability {
     /// IANA zone name, e.g. "Europe/London".
     pub timezone: String,
@@ -115,6 +120,7 @@ impl WeeklyAvailability {
 
 /// A bookable interval in UTC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Slot {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
@@ -130,6 +136,7 @@ impl Slot {
 /// Where a booking stands. Only confirmed bookings hold time in a calendar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum BookingStatus {
     Confirmed,
     Cancelled,
@@ -147,6 +154,7 @@ impl BookingStatus {
 
 /// One session between a client and a therapist, as both of them see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Booking {
     pub id: BookingId,
     pub therapist_id: TherapistId,

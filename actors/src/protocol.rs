@@ -81,6 +81,7 @@ impl<'de> Deserialize<'de> for Topic {
 
 /// A stored message in a booking's conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatMessage {
     pub id: MessageId,
     pub booking_id: BookingId,
@@ -93,6 +94,7 @@ pub struct ChatMessage {
 
 /// Who is in a room and who starts the negotiation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RoomState {
     pub booking_id: BookingId,
     /// Participants connected now.

@@ -58,10 +58,8 @@ pub struct LoginRequest {
 /// The signed-in account.
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
-    #[schema(value_type = uuid::Uuid)]
     pub id: UserId,
     pub email: String,
-    #[schema(value_type = String, example = "client")]
     pub role: Role,
     pub display_name: String,
 }

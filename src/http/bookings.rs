@@ -37,8 +37,8 @@ pub struct BookRequest {
 /// Books a slot for the calling client.
 #[utoipa::path(post, path = "/api/bookings", request_body = BookRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "retry-safe key")),
-    responses((status = 201, body = Object, description = "the booking"),
-              (status = 200, body = Object, description = "the booking, for a repeated key"),
+    responses((status = 201, body = Booking, description = "the booking"),
+              (status = 200, body = Booking, description = "the booking, for a repeated key"),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = %current.user.id))]
 pub async fn create(
@@ -83,7 +83,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 }
 
 /// The caller's bookings, as client or therapist, newest first.
-#[utoipa::path(get, path = "/api/bookings", responses((status = 200, body = Vec<Object>)))]
+#[utoipa::path(get, path = "/api/bookings", responses((status = 200, body = Vec<Booking>)))]
 pub async fn list(
     state: web::Data<AppState>,
     current: CurrentUser,
@@ -110,7 +110,7 @@ async fn authorised_booking(
 }
 
 /// One booking, for its two parties only.
-#[utoipa::path(get, path = "/api/bookings/{id}", responses((status = 200, body = Object),
+#[utoipa::path(get, path = "/api/bookings/{id}", responses((status = 200, body = Booking),
     (status = 404, body = ErrorBody)))]
 pub async fn get_one(
     state: web::Data<AppState>,
@@ -122,7 +122,7 @@ pub async fn get_one(
 }
 
 /// Cancels a booking before it starts; either party may.
-#[utoipa::path(post, path = "/api/bookings/{id}/cancel", responses((status = 200, body = Object),
+#[utoipa::path(post, path = "/api/bookings/{id}/cancel", responses((status = 200, body = Booking),
     (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = %current.user.id, booking = %id))]
 pub async fn cancel(
@@ -140,7 +140,7 @@ pub async fn cancel(
 }
 
 /// A booking's conversation, oldest first, for its two parties only.
-#[utoipa::path(get, path = "/api/bookings/{id}/messages", responses((status = 200, body = Vec<Object>),
+#[utoipa::path(get, path = "/api/bookings/{id}/messages", responses((status = 200, body = Vec<ChatMessage>),
     (status = 404, body = ErrorBody)))]
 pub async fn conversation(
     state: web::Data<AppState>,

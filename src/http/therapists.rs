@@ -54,7 +54,6 @@ pub struct ProfileRequest {
 #[serde(deny_unknown_fields)]
 pub struct AvailabilityBody {
     pub timezone: String,
-    #[schema(value_type = Vec<Object>)]
     pub rules: Vec<paranimo_actors::domain::AvailabilityRule>,
 }
 
@@ -68,11 +67,9 @@ pub struct SlotQuery {
 /// Free slots and the sequence number of the availability topic they are current at.
 #[derive(Serialize, ToSchema)]
 pub struct SlotsResponse {
-    #[schema(value_type = uuid::Uuid)]
     pub therapist_id: TherapistId,
     /// Subscribe to `availability:<id>` with `since = seq` to follow changes from here.
     pub seq: u64,
-    #[schema(value_type = Vec<Object>)]
     pub slots: Vec<Slot>,
 }
 

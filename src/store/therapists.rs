@@ -10,7 +10,6 @@ use utoipa::ToSchema;
 /// A therapist's public profile.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct TherapistProfile {
-    #[schema(value_type = uuid::Uuid)]
     pub id: TherapistId,
     pub full_name: String,
     /// e.g. "BACP", "UKCP".

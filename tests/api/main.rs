@@ -7,5 +7,6 @@ mod bad_input;
 mod booking;
 mod helpers;
 mod messaging;
+mod operations;
 mod rooms;
 mod two_nodes;
