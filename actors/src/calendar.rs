@@ -14,7 +14,9 @@ use crate::domain::{
 };
 use crate::ids::{BookingId, TherapistId};
 use crate::policy::{Action, Principal, may};
-use crate::ports::{CalendarSnapshot, CalendarStore, EventBus, NewBooking, PortError, TopicEvent};
+use crate::ports::{
+    CalendarSnapshot, CalendarStore, EventBus, NewBooking, PortError, SubscriberId, TopicEvent,
+};
 use crate::protocol::{Event, Topic};
 use actix::prelude::*;
 use chrono::{DateTime, Duration, Utc};
@@ -28,6 +30,9 @@ const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10 * 60
 
 /// How often an actor checks whether it has been idle too long.
 const IDLE_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Queued messages (mostly topic events) before the event bus sees this actor as full.
+const MAILBOX_CAPACITY: usize = 1024;
 
 /// Why a calendar command was refused. Each maps to one HTTP status in `src/http/error.rs`.
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +154,8 @@ pub struct CalendarActor {
     bus: Arc<dyn EventBus>,
     cache: Option<Loaded>,
     last_active: Instant,
+    /// Our registration with the event bus, removed when the actor stops.
+    subscriber: SubscriberId,
 }
 
 impl CalendarActor {
@@ -158,12 +165,14 @@ impl CalendarActor {
         store: Arc<dyn CalendarStore>,
         bus: Arc<dyn EventBus>,
     ) -> Self {
+        let subscriber = bus.next_subscriber_id();
         Self {
             therapist,
             store,
             bus,
             cache: None,
             last_active: Instant::now(),
+            subscriber,
         }
     }
 
@@ -218,12 +227,13 @@ impl Actor for CalendarActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         tracing::debug!(therapist = %self.therapist, "calendar actor started");
+        ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
 
         // Follow our own topics so changes made on other nodes reach this cache.
         let bus = self.bus.clone();
         let recipient = ctx.address().recipient();
         let therapist = self.therapist;
-        let id = bus.next_subscriber_id();
+        let id = self.subscriber;
         ctx.spawn(
             async move {
                 for topic in [Topic::Calendar(therapist), Topic::Availability(therapist)] {
@@ -243,6 +253,12 @@ impl Actor for CalendarActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        for topic in [
+            Topic::Calendar(self.therapist),
+            Topic::Availability(self.therapist),
+        ] {
+            self.bus.unsubscribe(topic, self.subscriber);
+        }
         tracing::debug!(therapist = %self.therapist, "calendar actor stopped");
     }
 }
