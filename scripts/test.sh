@@ -113,6 +113,9 @@ setup() {
     ensure_chromium
     build_web
     export WEB_DIR="$repo/web/dist"
+    # src/protocol.ts checked against the Rust wire types: a mismatch would otherwise only
+    # show up as a broken page.
+    (cd "$repo/web" && npm test >&2)
   fi
   use_sqlx_offline_if_prepared
 }

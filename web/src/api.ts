@@ -1,0 +1,176 @@
+// The HTTP API (docs/api.md): a JSON fetch wrapper and one typed function per endpoint.
+// Requests are same-origin and carry the session cookie; the browser adds the Origin header
+// the server requires on writes.
+
+import type {
+  Booking,
+  BookingId,
+  ChatMessage,
+  Instant,
+  Role,
+  Slot,
+  TherapistId,
+  UserId,
+  WeeklyAvailability,
+} from './protocol';
+
+/** An error answered by the server (`{"error":{code,message}}`) or a failed request. */
+export class ApiError extends Error {
+  constructor(
+    /** HTTP status, or 0 when the server could not be reached. */
+    readonly status: number,
+    /** The server's stable code (`slot_taken`, `validation`…), or `network`/`bad_response`. */
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+export interface User {
+  id: UserId;
+  email: string;
+  role: Role;
+  display_name: string | null;
+}
+
+export interface Profile {
+  id: TherapistId;
+  full_name: string;
+  professional_body: string;
+  membership_number: string;
+  bio: string;
+  fee_pence: number;
+  session_minutes: number;
+  timezone: string;
+  verified: boolean;
+}
+
+export type ProfileInput = Omit<Profile, 'id' | 'verified'>;
+
+export interface SlotsSnapshot {
+  therapist_id: TherapistId;
+  /** The `availability:` topic's sequence number when the snapshot was taken. */
+  seq: number;
+  slots: Slot[];
+}
+
+export interface IceServer {
+  urls: string[];
+  username?: string;
+  credential?: string;
+}
+
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+interface ErrorBody {
+  error?: { code?: unknown; message?: unknown };
+}
+
+/** Sends one request and returns the parsed JSON body (undefined for 204). */
+export async function request<T>(
+  method: Method,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<T> {
+  const init: RequestInit = {
+    method,
+    credentials: 'same-origin',
+    headers: { Accept: 'application/json', ...headers },
+  };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    (init.headers as Record<string, string>)['Content-Type'] = 'application/json';
+  }
+
+  let response: Response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    throw new ApiError(
+      0,
+      'network',
+      'Could not reach Paranimo. Check your connection and try again.',
+    );
+  }
+
+  if (response.status === 204) return undefined as T;
+  const text = await response.text();
+  let parsed: unknown = undefined;
+  if (text) {
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+  }
+
+  if (!response.ok) {
+    const error = (parsed as ErrorBody | undefined)?.error;
+    const code = typeof error?.code === 'string' ? error.code : `http_${response.status}`;
+    const message =
+      typeof error?.message === 'string'
+        ? error.message
+        : `The request failed (${response.status}).`;
+    throw new ApiError(response.status, code, message);
+  }
+  if (parsed === undefined && text) {
+    throw new ApiError(response.status, 'bad_response', 'The server sent an unreadable answer.');
+  }
+  return parsed as T;
+}
+
+/** A fresh id for idempotency keys and websocket frames. */
+export function newId(): string {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  // randomUUID needs a secure context; plain-HTTP development hosts fall back to this.
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+export const api = {
+  // Accounts
+  register: (input: {
+    email: string;
+    password: string;
+    role: 'client' | 'therapist';
+    adult: boolean;
+    display_name?: string;
+  }) => request<{ user: User }>('POST', '/api/auth/register', input),
+  login: (email: string, password: string) =>
+    request<{ user: User }>('POST', '/api/auth/login', { email, password }),
+  logout: () => request<void>('POST', '/api/auth/logout'),
+  me: () => request<{ user: User }>('GET', '/api/me'),
+
+  // Therapists
+  therapists: () => request<Profile[]>('GET', '/api/therapists'),
+  therapist: (id: TherapistId) => request<Profile>('GET', `/api/therapists/${enc(id)}`),
+  saveProfile: (input: ProfileInput) =>
+    request<Profile>('PUT', '/api/therapists/me/profile', input),
+  myAvailability: () => request<WeeklyAvailability>('GET', '/api/therapists/me/availability'),
+  saveAvailability: (input: WeeklyAvailability) =>
+    request<WeeklyAvailability>('PUT', '/api/therapists/me/availability', input),
+  slots: (id: TherapistId) => request<SlotsSnapshot>('GET', `/api/therapists/${enc(id)}/slots`),
+
+  // Bookings
+  book: (therapistId: TherapistId, start: Instant, idempotencyKey: string) =>
+    request<Booking>(
+      'POST',
+      '/api/bookings',
+      { therapist_id: therapistId, start },
+      { 'Idempotency-Key': idempotencyKey },
+    ),
+  bookings: () => request<Booking[]>('GET', '/api/bookings'),
+  booking: (id: BookingId) => request<Booking>('GET', `/api/bookings/${enc(id)}`),
+  cancel: (id: BookingId) => request<Booking>('POST', `/api/bookings/${enc(id)}/cancel`),
+  messages: (id: BookingId) => request<ChatMessage[]>('GET', `/api/bookings/${enc(id)}/messages`),
+
+  // Video
+  iceServers: () => request<{ ice_servers: IceServer[] }>('GET', '/api/rtc/ice-servers'),
+};
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}
