@@ -106,6 +106,7 @@ setup() {
   ensure_rust_components
   ensure_postgres postgres # the admin database: tests create their own from it
   ensure_redis
+  ensure_smtp_sink_tools # the mail tests run a real SMTP server
   if ((quick)); then
     log "--quick: skipping Node.js, Chromium and the web build (browser test skipped)"
   else

@@ -9,6 +9,7 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use paranimo_actors::ids::UserId;
 use paranimo_actors::policy::Principal;
 use rand::RngExt;
 use std::future::Future;
@@ -61,6 +62,20 @@ pub async fn verify_password(password: String, stored: Option<String>) -> Result
     Ok(known && matches)
 }
 
+/// True when a stored hash was made with weaker parameters (or another algorithm) than
+/// today's, so it should be recomputed while the plain password is at hand, at sign-in.
+pub fn needs_rehash(stored: &str) -> bool {
+    let Ok(parsed) = PasswordHash::new(stored) else {
+        return true;
+    };
+    let current = argon2::Params::default();
+    let param = |name: &str| parsed.params.get_decimal(name).unwrap_or(0);
+    parsed.algorithm.as_str() != "argon2id"
+        || param("m") < current.m_cost()
+        || param("t") < current.t_cost()
+        || param("p") < current.p_cost()
+}
+
 /// A fresh 256-bit random token, URL-safe.
 pub fn random_token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
@@ -85,6 +100,65 @@ pub fn cleared_cookie(secure: bool) -> Cookie<'static> {
     let mut cookie = session_cookie(String::new(), secure);
     cookie.make_removal();
     cookie
+}
+
+/// How long the second step of a sign-in may take.
+const MFA_CHALLENGE_SECONDS: i64 = 5 * 60;
+
+/// Codes that may be tried against one challenge before it is void.
+const MFA_CHALLENGE_ATTEMPTS: i64 = 5;
+
+fn challenge_key(state: &AppState, challenge: &str) -> String {
+    let digest = sessions::token_hash(challenge);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{}mfa-challenge:{hex}", state.settings.redis_prefix)
+}
+
+/// Records that `user` passed the password step; returns the challenge the browser sends
+/// back with the code. Kept in Redis (hashed) so any node can finish the sign-in.
+pub async fn issue_mfa_challenge(state: &AppState, user: UserId) -> Result<String, ApiError> {
+    let challenge = random_token();
+    let mut conn = state.bus.connection();
+    redis::pipe()
+        .hset(challenge_key(state, &challenge), "user", user.to_string())
+        .ignore()
+        .expire(challenge_key(state, &challenge), MFA_CHALLENGE_SECONDS)
+        .ignore()
+        .query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(challenge)
+}
+
+/// The user a live challenge belongs to; counts the attempt and voids the challenge after
+/// [`MFA_CHALLENGE_ATTEMPTS`], so codes cannot be guessed through one password success.
+pub async fn redeem_mfa_challenge(state: &AppState, challenge: &str) -> Result<UserId, ApiError> {
+    let key = challenge_key(state, challenge);
+    let mut conn = state.bus.connection();
+    let (user, attempts): (Option<String>, i64) = redis::pipe()
+        .hget(&key, "user")
+        .hincr(&key, "attempts", 1)
+        .query_async(&mut conn)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let user = user
+        .and_then(|u| u.parse().ok())
+        .ok_or(ApiError::InvalidCredentials)?;
+    if attempts > MFA_CHALLENGE_ATTEMPTS {
+        forget_mfa_challenge(state, challenge).await?;
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(user)
+}
+
+/// Voids a challenge once used.
+pub async fn forget_mfa_challenge(state: &AppState, challenge: &str) -> Result<(), ApiError> {
+    let mut conn = state.bus.connection();
+    redis::cmd("DEL")
+        .arg(challenge_key(state, challenge))
+        .query_async::<()>(&mut conn)
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// The signed-in user of a request. Extracting it fails with 401 when there is no live

@@ -46,6 +46,9 @@ return seq
 /// Local subscribers per topic on this node.
 type Subscribers = HashMap<Topic, HashMap<SubscriberId, Recipient<TopicEvent>>>;
 
+/// Called on every node with the token hash of each session revoked anywhere.
+pub type RevocationHandler = Box<dyn Fn(Vec<u8>) + Send + Sync>;
+
 /// The Redis-backed event bus. Cheap to clone behind an `Arc`.
 pub struct RedisBus {
     redis: ConnectionManager,
@@ -53,6 +56,7 @@ pub struct RedisBus {
     script: redis::Script,
     local: RwLock<Subscribers>,
     next_id: AtomicU64,
+    on_revoked: RwLock<Option<RevocationHandler>>,
 }
 
 impl RedisBus {
@@ -65,6 +69,7 @@ impl RedisBus {
             script: redis::Script::new(PUBLISH_SCRIPT),
             local: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
+            on_revoked: RwLock::new(None),
         });
 
         // Subscribe before serving, so nothing published after start-up is missed.
@@ -76,6 +81,37 @@ impl RedisBus {
 
     fn key(&self, kind: &str, topic: Topic) -> String {
         format!("{}{kind}:{topic}", self.prefix)
+    }
+
+    /// Sets what to do, on this node, when a session is revoked on any node.
+    pub fn on_revoked(&self, handler: RevocationHandler) {
+        *self.on_revoked.write().unwrap_or_else(|e| e.into_inner()) = Some(handler);
+    }
+
+    /// Tells every node (this one included) that these sessions are revoked, so their open
+    /// websockets close at once wherever they are.
+    pub async fn publish_revoked(&self, token_hashes: &[Vec<u8>]) -> Result<(), PortError> {
+        let mut conn = self.redis.clone();
+        for hash in token_hashes {
+            redis::cmd("PUBLISH")
+                .arg(revocation_channel(&self.prefix))
+                .arg(hash.as_slice())
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(redis_error)?;
+        }
+        Ok(())
+    }
+
+    fn revoked(&self, token_hash: Vec<u8>) {
+        if let Some(handler) = self
+            .on_revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            handler(token_hash);
+        }
     }
 
     /// A connection for other Redis work (presence, readiness).
@@ -165,9 +201,14 @@ fn parse_frame(text: &str) -> Option<TopicEvent> {
     }
 }
 
+fn revocation_channel(prefix: &str) -> String {
+    format!("{prefix}revoked")
+}
+
 async fn subscribe_all(client: &redis::Client, prefix: &str) -> anyhow::Result<redis::aio::PubSub> {
     let mut pubsub = client.get_async_pubsub().await?;
     pubsub.psubscribe(format!("{prefix}ev:*")).await?;
+    pubsub.subscribe(revocation_channel(prefix)).await?;
     Ok(pubsub)
 }
 
@@ -185,6 +226,12 @@ async fn listen(
             let mut messages = pubsub.on_message();
             while let Some(msg) = messages.next().await {
                 let Some(bus) = bus.upgrade() else { return };
+                if msg.get_channel_name() == revocation_channel(&bus.prefix) {
+                    if let Ok(hash) = msg.get_payload::<Vec<u8>>() {
+                        bus.revoked(hash);
+                    }
+                    continue;
+                }
                 let Ok(text) = msg.get_payload::<String>() else {
                     continue;
                 };

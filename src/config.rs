@@ -1,6 +1,7 @@
 //! Typed settings, read once from the environment at start-up. Tests build a `Settings`
 //! directly and vary what they need.
 
+use crate::email::{DEFAULT_FROM, MailTransport, Mailbox};
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use std::net::SocketAddr;
@@ -36,6 +37,15 @@ pub struct Settings {
     pub turn_secret: Option<SecretString>,
     /// HTTP worker threads (`HTTP_WORKERS`, default: one per core).
     pub workers: usize,
+    /// Where transactional mail goes (`MAIL_TRANSPORT`: `smtp://host:port`,
+    /// `smtps://user:password@host:port` or `folder:/path`). Development runs default to the
+    /// folder `.data/mail`, so mail is never sent by accident; production must set it.
+    pub mail_transport: MailTransport,
+    /// The sender of every mail (`MAIL_FROM`, default `Paranimo <no-reply@paranimo.test>`).
+    pub mail_from: Mailbox,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`, comma-separated
+    /// IPs). Requests from anywhere else are attributed to their socket's peer address.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -93,6 +103,19 @@ impl Settings {
                 .unwrap_or(2),
         };
 
+        let mail_transport = match std::env::var("MAIL_TRANSPORT") {
+            Ok(value) if !value.is_empty() => value.parse()?,
+            _ if production => bail!(
+                "MAIL_TRANSPORT must be set when PARANIMO_ENV=production \
+                 (smtps://user:password@host:465, smtp://host:port or folder:/path)"
+            ),
+            _ => MailTransport::development_default(),
+        };
+        let mail_from = env_or("MAIL_FROM", DEFAULT_FROM);
+        let mail_from: Mailbox = mail_from
+            .parse()
+            .with_context(|| format!("MAIL_FROM={mail_from} is not a mail address"))?;
+
         Ok(Self {
             database_url: env_or(
                 "DATABASE_URL",
@@ -112,6 +135,15 @@ impl Settings {
                 .filter(|s| !s.is_empty())
                 .map(Into::into),
             workers,
+            mail_transport,
+            mail_from,
+            trusted_proxies: list(&env_or("TRUSTED_PROXIES", ""))
+                .iter()
+                .map(|ip| {
+                    ip.parse()
+                        .with_context(|| format!("TRUSTED_PROXIES: {ip} is not an IP"))
+                })
+                .collect::<anyhow::Result<_>>()?,
         })
     }
 }

@@ -10,15 +10,21 @@
 //!   [`adapters`]: both bound to the actors' ports.
 //! - [`auth`]: passwords, session tokens, the signed-in-user extractor.
 //! - [`demo`]: demo data for local runs.
+//! - [`email`]: transactional mail through an outbox table and its sender.
+//! - [`mfa`]: second factors (TOTP and recovery codes); [`admin`]: operator commands.
 
 pub mod adapters;
+pub mod admin;
 pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod demo;
+pub mod email;
 pub mod http;
+pub mod mfa;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod ws;

@@ -1,6 +1,7 @@
 //! The `paranimo` command: serve the product, apply migrations, or load demo data.
 
 use clap::{Parser, Subcommand};
+use paranimo::admin;
 use paranimo::config::Settings;
 use paranimo::startup::Application;
 use paranimo::{demo, store, telemetry};
@@ -26,6 +27,17 @@ enum Command {
     },
     /// Apply pending migrations and exit.
     Migrate,
+    /// Create a staff or admin account, which must then use multi-factor authentication, and
+    /// print its id. The password is read from PARANIMO_NEW_PASSWORD or else from one line of
+    /// standard input; never from the command line, which other users can see.
+    CreateStaff {
+        /// The account's email address.
+        #[arg(long)]
+        email: String,
+        /// The account's role.
+        #[arg(long, value_enum)]
+        role: admin::OperatorRole,
+    },
 }
 
 #[actix_web::main]
@@ -38,6 +50,22 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             store::connect_and_migrate(&settings.database_url).await?;
             tracing::info!("migrations applied");
+        }
+        Command::CreateStaff { email, role } => {
+            let password = admin::read_new_password()?;
+            let pool = store::connect_and_migrate(&settings.database_url).await?;
+            let id = admin::create_operator_account(&pool, &email, role, password).await?;
+            let enrolment = paranimo::mfa::begin_enrolment(&pool, id, &email).await?;
+            let codes = paranimo::mfa::confirm_by_operator(&pool, id).await?;
+            // Standard output carries only the id, for scripts; the second factor goes to the
+            // operator's terminal once, to hand over with the account.
+            println!("{id}");
+            eprintln!(
+                "Second factor (shown once; give it to the account's owner):\n  \
+                 authenticator: {}\n  recovery codes: {}",
+                enrolment.otpauth_url,
+                codes.join(" ")
+            );
         }
         Command::Serve { demo: with_demo } => {
             let public_origin = settings.public_origin.clone();

@@ -24,6 +24,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: web::Data<AppState>,
+    /// The mail sender; dropped (and so stopped) when the server stops.
+    _mail_sender: crate::email::MailSender,
 }
 
 impl Application {
@@ -43,6 +45,10 @@ impl Application {
         let port = listener.local_addr()?.port();
         let workers = settings.workers;
 
+        let mailer =
+            crate::email::Mailer::new(&settings.mail_transport, settings.mail_from.clone())?;
+        let mail_sender = crate::email::spawn_sender(pool.clone(), mailer);
+
         let state = web::Data::new(AppState {
             stores: Stores {
                 pg: PgStore { pool: pool.clone() },
@@ -50,12 +56,21 @@ impl Application {
             },
             pool,
             bus,
+            mail: mail_sender.waker(),
             settings,
             calendars: Default::default(),
             mailboxes: Default::default(),
             rooms: Default::default(),
             connections: Default::default(),
         });
+
+        // Close websockets of sessions revoked on any node.
+        let revoked_in = std::sync::Arc::downgrade(&state.clone().into_inner());
+        state.bus.on_revoked(Box::new(move |token_hash| {
+            if let Some(state) = revoked_in.upgrade() {
+                ws::close_session_sockets(&state, &token_hash, "signed out");
+            }
+        }));
 
         let app_state = state.clone();
         let server = HttpServer::new(move || {
@@ -90,6 +105,7 @@ impl Application {
             port,
             server,
             state,
+            _mail_sender: mail_sender,
         })
     }
 

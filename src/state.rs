@@ -20,6 +20,9 @@ pub struct AppState {
     pub pool: PgPool,
     pub bus: Arc<RedisBus>,
     pub stores: Stores,
+    /// Wakes the mail sender; call `wake()` after committing a transaction that called
+    /// `email::enqueue`, so the mail leaves now rather than at the next poll.
+    pub mail: crate::email::MailWaker,
     pub calendars: Registry<TherapistId, CalendarActor>,
     pub mailboxes: Registry<UserId, MailboxActor>,
     pub rooms: Registry<BookingId, RoomActor>,
@@ -40,6 +43,17 @@ impl AppState {
         self.mailboxes.get_or_start(user, || {
             MailboxActor::new(user, Arc::new(self.stores.clone()), self.bus.clone())
         })
+    }
+
+    /// Tells every node these (already deleted) sessions are gone, so their websockets close
+    /// at once. This node's sockets close directly; other nodes hear it through Redis.
+    pub async fn sessions_revoked(&self, token_hashes: Vec<Vec<u8>>) {
+        for hash in &token_hashes {
+            crate::ws::close_session_sockets(self, hash, "signed out");
+        }
+        if let Err(e) = self.bus.publish_revoked(&token_hashes).await {
+            tracing::error!(error = %e, "could not announce revoked sessions to other nodes");
+        }
     }
 
     /// The room actor of `booking`, started if needed.

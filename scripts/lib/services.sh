@@ -8,6 +8,7 @@
 #   ensure_redis           export REDIS_URL
 #   ensure_node            Node.js >= 18 and npm on PATH
 #   ensure_chromium        export CHROMIUM_PATH (browser tests only)
+#   ensure_smtp_sink_tools python3 with aiosmtpd (the SMTP server of the mail tests)
 #   ensure_build_tools     cargo and a C compiler/linker
 #   build_web              npm ci/install + npm run build in web/ (output: web/dist)
 #   stop_private_services  stop the private PostgreSQL/Redis started from this folder
@@ -648,6 +649,35 @@ ensure_chromium() {
   fi
   export CHROMIUM_PATH="$path"
   log "using $("$path" --version 2>/dev/null | head -n1) ($CHROMIUM_PATH)"
+}
+
+# ---------------------------------------------------------------------------------------
+# SMTP sink (mail tests)
+# ---------------------------------------------------------------------------------------
+
+# The mail tests start tests/support/smtp_sink.py, a real SMTP server built on Python's
+# aiosmtpd, and read what it receives.
+smtp_sink_ok() { python3 -c 'import aiosmtpd' >/dev/null 2>&1; }
+
+ensure_smtp_sink_tools() {
+  if ! command -v python3 >/dev/null 2>&1; then
+    log "python3 not found; the mail tests run an SMTP server written in Python"
+    apt_install python3 || die "the mail tests need python3: install package 'python3'"
+  fi
+  if ! smtp_sink_ok; then
+    log "Python's aiosmtpd (SMTP server for the mail tests) is missing; installing it"
+    # The distribution's python3 refuses pip outside a virtualenv but has the package;
+    # another python3 (pyenv, a venv) cannot see distribution packages, so it gets pip's.
+    if [[ "$(command -v python3)" == /usr/bin/python3 ]]; then
+      apt_install python3-aiosmtpd || true
+    fi
+    smtp_sink_ok ||
+      python3 -m pip install --user --quiet --no-warn-script-location aiosmtpd >&2 || true
+    smtp_sink_ok || apt_install python3-aiosmtpd || true
+    smtp_sink_ok || die "the mail tests need Python's aiosmtpd for $(command -v python3):" \
+      "install package 'python3-aiosmtpd' or run 'python3 -m pip install aiosmtpd'."
+  fi
+  log "SMTP sink: $(command -v python3) with aiosmtpd"
 }
 
 # ---------------------------------------------------------------------------------------

@@ -47,6 +47,18 @@ pub enum ApiError {
     /// 422: in the past.
     #[error("that time is in the past")]
     InPast,
+    /// 422: a one-time code (TOTP or recovery) that is wrong, too old or already used.
+    #[error("that code is wrong or has already been used")]
+    InvalidCode,
+    /// 403: right password, but the address has not been confirmed yet.
+    #[error("confirm your email address first: we have sent you a new link")]
+    EmailUnverified,
+    /// 400: a link that is unknown, used or expired (never told apart).
+    #[error("this link is invalid or has expired")]
+    InvalidToken,
+    /// 429: too many attempts; `Retry-After` says when to try again.
+    #[error("too many attempts; try again later")]
+    RateLimited { retry_after_seconds: i64 },
     /// 500: our fault; the cause is logged, never sent.
     #[error("something went wrong on our side")]
     Internal(#[source] anyhow::Error),
@@ -80,6 +92,10 @@ impl ApiError {
             ApiError::Validation(_) => "validation",
             ApiError::SlotUnavailable => "slot_unavailable",
             ApiError::InPast => "in_past",
+            ApiError::InvalidCode => "invalid_code",
+            ApiError::EmailUnverified => "email_unverified",
+            ApiError::InvalidToken => "invalid_token",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -88,7 +104,9 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::InvalidToken => StatusCode::BAD_REQUEST,
+            ApiError::EmailUnverified => StatusCode::FORBIDDEN,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::CrossOrigin | ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
@@ -98,6 +116,7 @@ impl ResponseError for ApiError {
             ApiError::Validation(_) | ApiError::SlotUnavailable | ApiError::InPast => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            ApiError::InvalidCode => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -107,19 +126,20 @@ impl ResponseError for ApiError {
         if let ApiError::Internal(cause) = self {
             tracing::error!(error = ?cause, "request failed");
         } else {
-            tracing::warn!(
-                code = self.code(),
-                status = status.as_u16(),
-                "request refused"
-            );
+            tracing::info!(code = self.code(), "refusal reason");
         }
-        let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code(),
-                message: self.to_string(),
-            },
+        let detail = ErrorDetail {
+            code: self.code(),
+            message: self.to_string(),
         };
-        HttpResponse::build(status).json(body)
+        let mut response = HttpResponse::build(status);
+        if let ApiError::RateLimited {
+            retry_after_seconds,
+        } = self
+        {
+            response.insert_header(("Retry-After", retry_after_seconds.to_string()));
+        }
+        response.json(ErrorBody { error: detail })
     }
 }
 
@@ -156,6 +176,21 @@ impl From<CalendarError> for ApiError {
             CalendarError::AlreadyStarted => ApiError::AlreadyStarted,
             CalendarError::InvalidAvailability(e) => ApiError::Validation(e.to_string()),
             CalendarError::Port(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::mfa::MfaError> for ApiError {
+    fn from(e: crate::mfa::MfaError) -> Self {
+        use crate::mfa::MfaError;
+        match e {
+            MfaError::InvalidCode => ApiError::InvalidCode,
+            MfaError::AlreadyEnrolled | MfaError::NotEnrolled | MfaError::NoPendingEnrolment => {
+                ApiError::Validation(e.to_string())
+            }
+            MfaError::Required => ApiError::Forbidden,
+            MfaError::Totp(e) => ApiError::Internal(e.into()),
+            MfaError::Database(e) => e.into(),
         }
     }
 }

@@ -3,8 +3,10 @@
 
 pub mod accounts;
 pub mod bookings;
+pub mod devices;
 pub mod error;
 pub mod health;
+pub mod mfa;
 pub mod openapi;
 pub mod rtc;
 pub mod therapists;
@@ -28,7 +30,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(accounts::routes)
             .configure(therapists::routes)
             .configure(bookings::routes)
+            .configure(devices::routes)
             .configure(rtc::routes)
+            .configure(mfa::routes)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::NotFound)
             })),

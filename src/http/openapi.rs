@@ -1,7 +1,8 @@
 //! The OpenAPI document served at `/api/openapi.json`, generated from the handlers' own
 //! annotations so it cannot drift from the code.
 
-use crate::http::{accounts, bookings, error, health, rtc, therapists};
+use crate::http::mfa;
+use crate::http::{accounts, bookings, devices, error, health, rtc, therapists};
 use actix_web::HttpResponse;
 use utoipa::OpenApi;
 
@@ -18,6 +19,14 @@ use utoipa::OpenApi;
         accounts::login,
         accounts::logout,
         accounts::me,
+        accounts::verify_email,
+        accounts::login_second_factor,
+        accounts::change_password,
+        accounts::request_password_reset,
+        accounts::confirm_password_reset,
+        devices::list,
+        devices::revoke_one,
+        devices::revoke_all,
         therapists::list,
         therapists::get_one,
         therapists::put_profile,
@@ -30,6 +39,11 @@ use utoipa::OpenApi;
         bookings::cancel,
         bookings::conversation,
         rtc::ice_servers,
+        mfa::get_status,
+        mfa::enrol,
+        mfa::confirm,
+        mfa::disable,
+        mfa::regenerate_recovery_codes,
         health::healthz,
         health::readyz,
     ),

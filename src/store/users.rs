@@ -17,6 +17,8 @@ pub struct UserRecord {
 pub struct Credentials {
     pub user: UserRecord,
     pub password_hash: String,
+    /// False until the person follows the link sent to their address.
+    pub email_verified: bool,
 }
 
 /// Reads the columns `id, email, role, display_name`.
@@ -59,7 +61,8 @@ pub async fn credentials_by_email(
 ) -> Result<Option<Credentials>, sqlx::Error> {
     let row = sqlx::query(
         r#"
-        SELECT id, email, role, display_name, password_hash
+        SELECT id, email, role, display_name, password_hash,
+               email_verified_at IS NOT NULL AS email_verified
         FROM users
         WHERE lower(email) = lower($1)
         "#,
@@ -71,9 +74,61 @@ pub async fn credentials_by_email(
         Ok(Credentials {
             user: user_from_row(&row)?,
             password_hash: row.try_get("password_hash")?,
+            email_verified: row.try_get("email_verified")?,
         })
     })
     .transpose()
+}
+
+/// One account by id.
+pub async fn by_id(conn: &mut PgConnection, id: UserId) -> Result<Option<UserRecord>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, email, role, display_name FROM users WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// The stored password hash of an account.
+pub async fn password_hash(conn: &mut PgConnection, id: UserId) -> Result<String, sqlx::Error> {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(conn)
+        .await
+}
+
+/// Records that the address was confirmed (the first time only).
+pub async fn mark_email_verified(conn: &mut PgConnection, id: UserId) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET email_verified_at = coalesce(email_verified_at, now()) WHERE id = $1",
+    )
+    .bind(id.0)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Replaces the password hash (a new password, or the same one under stronger parameters).
+pub async fn set_password_hash(
+    conn: &mut PgConnection,
+    id: UserId,
+    hash: &str,
+    password_changed: bool,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        UPDATE users
+        SET password_hash = $2,
+            password_changed_at = CASE WHEN $3 THEN now() ELSE password_changed_at END
+        WHERE id = $1
+        "#,
+    )
+    .bind(id.0)
+    .bind(hash)
+    .bind(password_changed)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Whether an email is already registered.

@@ -270,6 +270,9 @@ impl ConnectionActor {
                 Err(e) => {
                     tracing::error!(parent: &act.span, %topic, error = %e, "subscribe failed");
                     act.unfollow(topic);
+                    if let Topic::Room(booking) = topic {
+                        act.rooms.remove(&booking);
+                    }
                     act.error(
                         ctx,
                         None,
@@ -436,9 +439,10 @@ impl ConnectionActor {
     }
 
     /// Enters a room: subscribes first, so no signal sent right after our arrival is missed,
-    /// then asks the room to admit us.
+    /// and counts as inside before asking the room, so signalling in answer to the presence
+    /// event (which can arrive before our ack) is accepted; both are undone if refused.
     fn join_room(&mut self, ctx: &mut Context<Self>, id: String, booking: BookingId) {
-        if self.rooms.contains(&booking) {
+        if !self.rooms.insert(booking) {
             self.error(ctx, Some(id), ErrorCode::Invalid, "already in this room");
             return;
         }
@@ -450,9 +454,12 @@ impl ConnectionActor {
                 room.send(Join { who })
                     .into_actor(act)
                     .map(move |joined, act, ctx| {
+                        let refused = |act: &mut Self| {
+                            act.rooms.remove(&booking);
+                            act.unfollow(topic);
+                        };
                         let frame = match joined {
                             Ok(Ok(state)) => {
-                                act.rooms.insert(booking);
                                 tracing::info!(parent: &act.span, room = %booking, "entered room");
                                 ServerFrame::Ack {
                                     id,
@@ -461,11 +468,11 @@ impl ConnectionActor {
                                 }
                             }
                             Ok(Err(e)) => {
-                                act.unfollow(topic);
+                                refused(act);
                                 room_error(id, e, act)
                             }
                             Err(e) => {
-                                act.unfollow(topic);
+                                refused(act);
                                 act.internal(id, &e)
                             }
                         };

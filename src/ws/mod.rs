@@ -57,12 +57,12 @@ pub async fn upgrade(
     Ok(response)
 }
 
-/// Closes every open websocket of a session on this node (after sign-out).
-pub fn close_session_sockets(state: &AppState, token: &str, reason: &'static str) {
-    let hash = sessions::token_hash(token);
+/// Closes every open websocket of a session on this node. Called on every node, through
+/// the event bus, whenever a session is revoked anywhere.
+pub fn close_session_sockets(state: &AppState, hash: &[u8], reason: &'static str) {
     let sockets = {
         let mut open = state.connections.lock().unwrap_or_else(|e| e.into_inner());
-        open.remove(&hash).unwrap_or_default()
+        open.remove(hash).unwrap_or_default()
     };
     for socket in sockets {
         socket.do_send(ServerClose { reason });

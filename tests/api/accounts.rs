@@ -1,4 +1,4 @@
-use crate::helpers::TestApp;
+use crate::helpers::{TEST_PASSWORD, TestApp};
 use serde_json::json;
 
 /// A person can register, is signed in at once, can sign out, and can sign in again.
@@ -23,8 +23,7 @@ async fn register_sign_out_and_sign_in_again() {
         .await
         .expect_error(401, "unauthenticated");
 
-    let login =
-        json!({ "email": email.to_uppercase(), "password": "correct horse battery staple" });
+    let login = json!({ "email": email.to_uppercase(), "password": TEST_PASSWORD });
     let reply = client.post_json("/api/auth/login", &login).await;
     client.cookie = reply.set_cookie.clone();
     reply.expect_status(200);
@@ -60,18 +59,18 @@ async fn wrong_password_and_unknown_email_look_the_same() {
     assert!(wrong.set_cookie.is_none());
 }
 
-/// Registration refuses minors, short passwords, bad emails, duplicate emails and staff roles.
+/// Registration refuses minors, weak passwords, bad emails and staff roles; registering an
+/// address twice looks exactly like the first time and mails the owner instead.
 #[actix_web::test]
 async fn registration_refuses_what_it_must() {
     let app = TestApp::spawn().await;
     let anonymous = app.client();
     let form = |email: &str, password: &str, role: &str, adult: bool| json!({ "email": email, "password": password, "role": role, "adult": adult });
-    let good_password = "correct horse battery staple";
 
     let minor = anonymous
         .post_json(
             "/api/auth/register",
-            &form("a@example.test", good_password, "client", false),
+            &form("a@example.test", TEST_PASSWORD, "client", false),
         )
         .await;
     minor.expect_error(422, "validation");
@@ -82,17 +81,36 @@ async fn registration_refuses_what_it_must() {
         )
         .await;
     short.expect_error(422, "validation");
+    let common = anonymous
+        .post_json(
+            "/api/auth/register",
+            &form("b@example.test", "password1234", "client", true),
+        )
+        .await;
+    common.expect_error(422, "validation");
+    let own_name = anonymous
+        .post_json(
+            "/api/auth/register",
+            &form(
+                "maryjones@example.test",
+                "maryjones@example.test",
+                "client",
+                true,
+            ),
+        )
+        .await;
+    own_name.expect_error(422, "validation");
     let bad_email = anonymous
         .post_json(
             "/api/auth/register",
-            &form("not-an-email", good_password, "client", true),
+            &form("not-an-email", TEST_PASSWORD, "client", true),
         )
         .await;
     bad_email.expect_error(422, "validation");
     let staff = anonymous
         .post_json(
             "/api/auth/register",
-            &form("c@example.test", good_password, "staff", true),
+            &form("c@example.test", TEST_PASSWORD, "staff", true),
         )
         .await;
     staff.expect_error(400, "bad_request");
@@ -102,10 +120,12 @@ async fn registration_refuses_what_it_must() {
     let again = anonymous
         .post_json(
             "/api/auth/register",
-            &form("Taken@example.test", good_password, "therapist", true),
+            &form("Taken@example.test", TEST_PASSWORD, "therapist", true),
         )
         .await;
-    again.expect_error(409, "email_taken");
+    assert_eq!(again.expect_status(202)["status"], "check_your_email");
+    let (subject, _) = anonymous.last_mail("Taken@example.test").await;
+    assert!(subject.contains("tried to register"), "{subject}");
 
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&app.pool)
@@ -118,14 +138,19 @@ async fn registration_refuses_what_it_must() {
 #[actix_web::test]
 async fn the_session_cookie_is_http_only_and_same_site_strict() {
     let app = TestApp::spawn().await;
+    let anonymous = app.client();
     let body = json!({
-        "email": "cookie@example.test", "password": "correct horse battery staple",
-        "role": "client", "adult": true
+        "email": "cookie@example.test", "password": TEST_PASSWORD, "role": "client", "adult": true
     });
+    anonymous
+        .post_json("/api/auth/register", &body)
+        .await
+        .expect_status(202);
+    let token = anonymous.mailed_token("cookie@example.test").await;
     let response = reqwest::Client::new()
-        .post(format!("{}/api/auth/register", app.address))
+        .post(format!("{}/api/auth/verify-email", app.address))
         .header("Origin", &app.address)
-        .json(&body)
+        .json(&json!({ "token": token }))
         .send()
         .await
         .unwrap();

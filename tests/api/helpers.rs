@@ -4,6 +4,7 @@
 
 use futures_util::{SinkExt, StreamExt};
 use paranimo::config::Settings;
+use paranimo::email::{DEFAULT_FROM, MailTransport};
 use paranimo::startup::Application;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -92,6 +93,13 @@ pub fn test_settings(database_url: &str, redis_prefix: &str) -> Settings {
         turn_urls: vec![],
         turn_secret: None,
         workers: 2,
+        // Mail goes to a folder of this test's own; tests that read mail point it at a sink.
+        mail_transport: MailTransport::Folder(
+            std::env::temp_dir().join(format!("paranimo-mail-{}", Uuid::new_v4().simple())),
+        ),
+        mail_from: DEFAULT_FROM.parse().expect("mailbox"),
+        // Tests stand in for a proxy so they can speak from several client addresses.
+        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
     }
 }
 
@@ -137,7 +145,9 @@ impl TestApp {
 
     /// A client with no session yet.
     pub fn client(&self) -> Client {
-        Client::new(&self.address)
+        let mut client = Client::new(&self.address);
+        client.mail = Some(self.pool.clone());
+        client
     }
 
     /// A registered, signed-in client account.
@@ -228,17 +238,51 @@ pub struct Client {
     pub http: reqwest::Client,
     pub cookie: Option<String>,
     pub user: Value,
+    /// The database whose outbox holds this client's mail (to follow emailed links).
+    pub mail: Option<PgPool>,
+    /// The address this client appears to come from (the test server trusts loopback as
+    /// a proxy), so throttling per address does not lump every test client together.
+    pub address: String,
 }
+
+/// The password every test account uses: long and unguessable, so the strength check passes.
+pub const TEST_PASSWORD: &str = "lantern mosaic quietly orbit 47";
 
 impl Client {
     pub fn new(base: &str) -> Self {
+        let random = Uuid::new_v4().as_bytes().to_owned();
         Self {
             base: base.to_owned(),
             origin: base.to_owned(),
             http: reqwest::Client::new(),
             cookie: None,
             user: Value::Null,
+            mail: None,
+            address: format!("10.{}.{}.{}", random[0], random[1], random[2]),
         }
+    }
+
+    /// The newest mail sent to `to`, read from the outbox: (subject, body).
+    pub async fn last_mail(&self, to: &str) -> (String, String) {
+        let pool = self.mail.as_ref().expect("client made by TestApp::client");
+        sqlx::query_as(
+            "SELECT subject, body_text FROM email_outbox WHERE to_address = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(to)
+        .fetch_one(pool)
+        .await
+        .expect("a mail was queued")
+    }
+
+    /// The token of the newest link mailed to `to`.
+    pub async fn mailed_token(&self, to: &str) -> String {
+        let (_, body) = self.last_mail(to).await;
+        let start = body.find("token=").expect("mail holds a link") + "token=".len();
+        body[start..]
+            .split_whitespace()
+            .next()
+            .expect("token")
+            .to_owned()
     }
 
     /// This user's id.
@@ -247,7 +291,9 @@ impl Client {
     }
 
     pub async fn send(&self, builder: reqwest::RequestBuilder) -> Reply {
-        let mut builder = builder.header("Origin", &self.origin);
+        let mut builder = builder
+            .header("Origin", &self.origin)
+            .header("X-Forwarded-For", &self.address);
         if let Some(cookie) = &self.cookie {
             builder = builder.header("Cookie", cookie);
         }
@@ -282,21 +328,28 @@ impl Client {
             .await
     }
 
-    /// Registers a fresh account with this role and keeps its session.
+    /// Registers a fresh account with this role, follows the emailed confirmation link, and
+    /// keeps the session that starts.
     pub async fn register(&mut self, role: &str, email: Option<&str>) -> Value {
         let email = email
             .map(str::to_owned)
             .unwrap_or_else(|| format!("{}@example.test", Uuid::new_v4()));
         let body = json!({
             "email": email,
-            "password": "correct horse battery staple",
+            "password": TEST_PASSWORD,
             "role": role,
             "adult": true,
             "display_name": format!("{role} person"),
         });
         let reply = self.post_json("/api/auth/register", &body).await;
-        self.cookie = reply.set_cookie.clone();
-        self.user = reply.expect_status(201)["user"].clone();
+        assert_eq!(reply.expect_status(202)["status"], "check_your_email");
+
+        let token = self.mailed_token(&email).await;
+        let verified = self
+            .post_json("/api/auth/verify-email", &json!({ "token": token }))
+            .await;
+        self.cookie = verified.set_cookie.clone();
+        self.user = verified.expect_status(200)["user"].clone();
         self.user.clone()
     }
 

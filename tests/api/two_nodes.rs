@@ -62,9 +62,10 @@ async fn start_node(database_url: &str, prefix: &str) -> Node {
     }
 }
 
-fn client_on(node: &Node) -> Client {
+fn client_on(node: &Node, database: &TestDatabase) -> Client {
     let mut c = Client::new(&node.base);
     c.origin = ORIGIN.to_owned();
+    c.mail = Some(sqlx::PgPool::connect_lazy(&database.url).expect("database url"));
     c
 }
 
@@ -77,7 +78,7 @@ async fn a_client_and_a_therapist_on_different_nodes_book_message_and_signal() {
     let node_a = start_node(&database.url, &prefix).await;
     let node_b = start_node(&database.url, &prefix).await;
 
-    let mut therapist = client_on(&node_b);
+    let mut therapist = client_on(&node_b, &database);
     therapist.register("therapist", None).await;
     therapist
         .put_json("/api/therapists/me/profile", &sample_profile())
@@ -87,7 +88,7 @@ async fn a_client_and_a_therapist_on_different_nodes_book_message_and_signal() {
         .put_json("/api/therapists/me/availability", &all_week())
         .await
         .expect_status(200);
-    let mut client = client_on(&node_a);
+    let mut client = client_on(&node_a, &database);
     client.register("client", None).await;
 
     let mut on_b = therapist.websocket().await;
