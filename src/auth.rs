@@ -20,46 +20,51 @@ use std::sync::OnceLock;
 pub const SESSION_COOKIE: &str = "paranimo_session";
 
 /// Hashes a password with Argon2id at the library's defaults, which are OWASP's minimum
-/// (19 MiB, 2 passes, 1 lane). Runs on the blocking pool: it takes tens of milliseconds.
+/// (19 MiB, 2 passes, 1 lane); the PHC string records them, so they can be raised later.
+/// Takes tens of milliseconds: call it through [`hash_password`] from async code.
+pub fn hash_password_blocking(password: &str) -> Result<String, argon2::password_hash::Error> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+}
+
+/// Checks a password against a stored hash, or against a decoy when `stored` is `None`, so
+/// that an unknown account costs the same time as a wrong password. Blocking, like
+/// [`hash_password_blocking`].
+pub fn verify_password_blocking(password: &str, stored: Option<&str>) -> bool {
+    let known = stored.is_some();
+    let stored = stored.unwrap_or_else(|| decoy_hash());
+    let matches = PasswordHash::new(stored)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false);
+    known && matches
+}
+
+/// [`hash_password_blocking`] on the blocking pool, inside the caller's span.
 pub async fn hash_password(password: String) -> Result<String, ApiError> {
-    let hashed = web::block(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
+    let span = tracing::Span::current();
+    let hashed = web::block(move || span.in_scope(|| hash_password_blocking(&password)))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
     hashed.map_err(|e| ApiError::Internal(anyhow::anyhow!("hashing failed: {e}")))
 }
 
-/// A hash of a random password, verified against when the email is unknown so that an
-/// unknown email costs the same time as a wrong password.
+/// A hash of a random password, verified against when the email is unknown.
 fn decoy_hash() -> &'static str {
     static DECOY: OnceLock<String> = OnceLock::new();
-    DECOY.get_or_init(|| {
-        Argon2::default()
-            .hash_password(random_token().as_bytes())
-            .map(|h| h.to_string())
-            .unwrap_or_default()
-    })
+    DECOY.get_or_init(|| hash_password_blocking(&random_token()).unwrap_or_default())
 }
 
-/// Checks a password against a stored hash (or the decoy when `stored` is `None`).
+/// [`verify_password_blocking`] on the blocking pool, inside the caller's span.
 pub async fn verify_password(password: String, stored: Option<String>) -> Result<bool, ApiError> {
-    let known = stored.is_some();
-    let stored = stored.unwrap_or_else(|| decoy_hash().to_owned());
-    let matches = web::block(move || {
-        PasswordHash::new(&stored)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok(known && matches)
+    let span = tracing::Span::current();
+    web::block(move || span.in_scope(|| verify_password_blocking(&password, stored.as_deref())))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// True when a stored hash was made with weaker parameters (or another algorithm) than

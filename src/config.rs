@@ -46,6 +46,10 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`, comma-separated
     /// IPs). Requests from anywhere else are attributed to their socket's peer address.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The key that wraps every user's data key (`MASTER_KEY`, base64 of 32 bytes; see
+    /// [`crate::crypto`]). Development runs without it use a public development key and warn;
+    /// production refuses to start.
+    pub master_key: secrecy::SecretSlice<u8>,
 }
 
 fn env_or(name: &str, default: &str) -> String {
@@ -144,6 +148,10 @@ impl Settings {
                         .with_context(|| format!("TRUSTED_PROXIES: {ip} is not an IP"))
                 })
                 .collect::<anyhow::Result<_>>()?,
+            master_key: crate::crypto::master_key_from(
+                std::env::var(crate::crypto::MASTER_KEY_ENV).ok().as_deref(),
+                production,
+            )?,
         })
     }
 }

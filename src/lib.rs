@@ -12,12 +12,14 @@
 //! - [`demo`]: demo data for local runs.
 //! - [`email`]: transactional mail through an outbox table and its sender.
 //! - [`mfa`]: second factors (TOTP and recovery codes); [`admin`]: operator commands.
+//! - [`crypto`]: field-by-field encryption of client data under per-user data keys.
 
 pub mod adapters;
 pub mod admin;
 pub mod auth;
 pub mod bus;
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod email;
 pub mod http;

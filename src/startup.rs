@@ -32,6 +32,7 @@ impl Application {
     /// Connects to PostgreSQL (applying migrations) and Redis, binds the listener and wires
     /// the routes. Must run inside an actix system (`#[actix_web::main]` or `::test`).
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        crate::crypto::warn_if_development_key(&settings.master_key);
         let pool = store::connect_and_migrate(&settings.database_url)
             .await
             .context("connecting to PostgreSQL")?;

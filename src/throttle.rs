@@ -15,7 +15,7 @@ pub const ACCOUNT_FREE_FAILURES: u32 = 5;
 
 /// Failures counted against one address before attempts are slowed: higher than per
 /// account, because one address (an office, a household) can hold several honest users.
-pub const ADDRESS_FREE_FAILURES: u32 = 20;
+pub const ADDRESS_FREE_FAILURES: u32 = 10;
 
 /// The longest wait imposed, in seconds.
 pub const MAX_DELAY_SECONDS: i64 = 15 * 60;
@@ -183,7 +183,7 @@ mod tests {
         assert_eq!(delay_after(5, Scope::Account), 1);
         assert_eq!(delay_after(8, Scope::Account), 8);
         assert_eq!(delay_after(40, Scope::Account), MAX_DELAY_SECONDS);
-        assert_eq!(delay_after(19, Scope::Address), 0);
-        assert_eq!(delay_after(21, Scope::Address), 2);
+        assert_eq!(delay_after(9, Scope::Address), 0);
+        assert_eq!(delay_after(11, Scope::Address), 2);
     }
 }

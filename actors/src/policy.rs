@@ -32,6 +32,13 @@ pub enum Action<'a> {
     ManageTherapist(TherapistId),
     /// Follow a realtime topic.
     Subscribe(Topic),
+    /// Read a client's private profile. `consent` is whether the caller holds this client's
+    /// active consent; the caller looks it up, since the policy holds no data.
+    ReadClientProfile { client: UserId, consent: bool },
+    /// Write this client's private profile.
+    EditClientProfile(UserId),
+    /// Grant or revoke this client's consents to therapists.
+    ManageConsent(UserId),
 }
 
 /// Whether the action is allowed. Callers answer "not found" rather than "forbidden" for other
@@ -55,6 +62,15 @@ pub fn may(who: Option<&Principal>, action: Action<'_>) -> bool {
             who.role == Role::Therapist && UserId::from(therapist) == who.user_id
         }
         Action::Subscribe(topic) => may_subscribe(who, topic),
+        Action::ReadClientProfile { client, consent } => match who.role {
+            Role::Client => who.user_id == client,
+            Role::Therapist => consent && who.user_id != client,
+            // Staff will read only through a recorded "break glass" action, not built yet.
+            Role::Staff | Role::Admin => false,
+        },
+        Action::EditClientProfile(client) | Action::ManageConsent(client) => {
+            who.role == Role::Client && who.user_id == client
+        }
     }
 }
 
@@ -172,5 +188,51 @@ mod tests {
         assert!(sub(&client, Topic::User(client.user_id)));
         assert!(!sub(&client, Topic::User(therapist.user_id)));
         assert!(!sub(&therapist, Topic::Room(BookingId::new_random())));
+    }
+
+    /// A client's private profile, for every kind of caller with and without consent: the
+    /// client reads and edits it and manages consent; a therapist only reads, and only with
+    /// consent; another client, staff, admin and anonymous visitors never.
+    #[test]
+    fn client_profile_actions() {
+        let client = principal(Role::Client);
+        let owner = client.user_id;
+        let therapist = principal(Role::Therapist);
+        let (stranger, colleague) = (principal(Role::Client), principal(Role::Therapist));
+        let (staff, admin) = (principal(Role::Staff), principal(Role::Admin));
+        // (caller, may read without consent, may read with consent, may edit and manage).
+        // Consent is always the caller's own, so any therapist who holds it may read.
+        let callers = [
+            ("anonymous", None, false, false, false),
+            ("the client", Some(client), true, true, true),
+            ("another client", Some(stranger), false, false, false),
+            ("a therapist", Some(therapist), false, true, false),
+            ("another therapist", Some(colleague), false, true, false),
+            ("staff", Some(staff), false, false, false),
+            ("admin", Some(admin), false, false, false),
+        ];
+        for (name, who, without, with, manage) in callers {
+            let who = who.as_ref();
+            let read = |consent| Action::ReadClientProfile {
+                client: owner,
+                consent,
+            };
+            assert_eq!(may(who, read(false)), without, "{name} reads, no consent");
+            assert_eq!(may(who, read(true)), with, "{name} reads with consent");
+            let edit = Action::EditClientProfile(owner);
+            assert_eq!(may(who, edit), manage, "{name} edits");
+            let consents = Action::ManageConsent(owner);
+            assert_eq!(may(who, consents), manage, "{name} manages consent");
+        }
+
+        // A therapist's own id is never a client's profile, and they manage no consents.
+        let mine = therapist.user_id;
+        let own = Action::ReadClientProfile {
+            client: mine,
+            consent: true,
+        };
+        assert!(!may(Some(&therapist), own));
+        assert!(!may(Some(&therapist), Action::EditClientProfile(mine)));
+        assert!(!may(Some(&therapist), Action::ManageConsent(mine)));
     }
 }

@@ -139,6 +139,18 @@ pub enum Event {
         from: UserId,
         payload: serde_json::Value,
     },
+    /// A client let this therapist read their private profile.
+    #[serde(rename = "consent.granted")]
+    ConsentGranted {
+        client_id: UserId,
+        therapist_id: TherapistId,
+    },
+    /// A client withdrew that permission: drop their profile from the screen now.
+    #[serde(rename = "consent.revoked")]
+    ConsentRevoked {
+        client_id: UserId,
+        therapist_id: TherapistId,
+    },
 }
 
 /// A frame sent by the browser.
@@ -288,6 +300,8 @@ pub const ALL_NAMES: &[&str] = &[
     "booking.cancelled",
     "message.created",
     "room.presence",
+    "consent.granted",
+    "consent.revoked",
 ];
 
 #[cfg(test)]

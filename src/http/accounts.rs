@@ -445,12 +445,17 @@ pub async fn login(
     let prefix = &state.settings.redis_prefix;
     let counter = Throttle::for_login(state.bus.connection(), prefix, &body.email, address);
 
-    // Refuse before any work while the account or the address owes a wait.
+    // Refuse before any work while the account or the address owes a wait. Attempts made
+    // while waiting count as failures too, so hammering only lengthens the wait.
     let wait = counter
         .wait_seconds()
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     if wait > 0 {
+        counter
+            .record_failure()
+            .await
+            .map_err(|e| ApiError::Internal(e.into()))?;
         let mut conn = state.pool.acquire().await?;
         audit_user(&mut conn, None, "user.login_throttled", json!({})).await?;
         return Err(ApiError::RateLimited {
@@ -606,23 +611,39 @@ pub async fn change_password(
         return Err(ApiError::InvalidCredentials);
     }
 
-    let hash = auth::hash_password(body.new_password).await?;
     let mut tx = state.pool.begin().await?;
-    users::set_password_hash(&mut tx, user.id, &hash, true).await?;
-    let ended = sessions::revoke_all(&mut tx, user.id, None).await?;
-    let token = start_session(&mut tx, user.id, &req).await?;
-    audit_user(
+    let ended = replace_password(
+        &state,
         &mut tx,
-        Some(user.id),
+        user,
+        body.new_password,
         "user.password_changed",
-        json!({ "sessions_ended": ended.len() }),
     )
     .await?;
-    email::enqueue(&mut tx, &password_changed_mail(&state, &user.email)).await?;
+    let token = start_session(&mut tx, user.id, &req).await?;
     tx.commit().await?;
 
     state.sessions_revoked(ended).await;
     Ok(signed_in(&state, token, user))
+}
+
+/// Stores a new password inside the caller's transaction, ends every session of the account,
+/// audits `action` and mails the owner a notice. Returns the ended sessions' hashes, to be
+/// announced after commit.
+async fn replace_password(
+    state: &AppState,
+    tx: &mut PgConnection,
+    user: &users::UserRecord,
+    new_password: String,
+    action: &str,
+) -> Result<Vec<Vec<u8>>, ApiError> {
+    let hash = auth::hash_password(new_password).await?;
+    users::set_password_hash(tx, user.id, &hash, true).await?;
+    let ended = sessions::revoke_all(tx, user.id, None).await?;
+    let detail = json!({ "sessions_ended": ended.len() });
+    audit_user(tx, Some(user.id), action, detail).await?;
+    email::enqueue(tx, &password_changed_mail(state, &user.email)).await?;
+    Ok(ended)
 }
 
 fn password_changed_mail(state: &AppState, address: &str) -> Email {
@@ -698,19 +719,16 @@ pub async fn confirm_password_reset(
     tracing::Span::current().record("user_id", tracing::field::display(user.id));
     check_password(&body.new_password, &user.email, &user.display_name)?;
 
-    let hash = auth::hash_password(body.new_password).await?;
-    users::set_password_hash(&mut tx, user.id, &hash, true).await?;
     // Following the link proves the address, too.
     users::mark_email_verified(&mut tx, user.id).await?;
-    let ended = sessions::revoke_all(&mut tx, user.id, None).await?;
-    audit_user(
+    let ended = replace_password(
+        &state,
         &mut tx,
-        Some(user.id),
+        &user,
+        body.new_password,
         "user.password_reset",
-        json!({ "sessions_ended": ended.len() }),
     )
     .await?;
-    email::enqueue(&mut tx, &password_changed_mail(&state, &user.email)).await?;
     tx.commit().await?;
 
     state.sessions_revoked(ended).await;

@@ -29,9 +29,6 @@ pub enum ApiError {
     /// 404: missing, or someone else's.
     #[error("not found")]
     NotFound,
-    /// 409: the email is already registered.
-    #[error("that email is already registered")]
-    EmailTaken,
     /// 409: someone else holds the slot.
     #[error("that slot has just been taken")]
     SlotTaken,
@@ -86,7 +83,6 @@ impl ApiError {
             ApiError::CrossOrigin => "cross_origin",
             ApiError::Forbidden => "forbidden",
             ApiError::NotFound => "not_found",
-            ApiError::EmailTaken => "email_taken",
             ApiError::SlotTaken => "slot_taken",
             ApiError::AlreadyStarted => "already_started",
             ApiError::Validation(_) => "validation",
@@ -110,9 +106,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
             ApiError::CrossOrigin | ApiError::Forbidden => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::EmailTaken | ApiError::SlotTaken | ApiError::AlreadyStarted => {
-                StatusCode::CONFLICT
-            }
+            ApiError::SlotTaken | ApiError::AlreadyStarted => StatusCode::CONFLICT,
             ApiError::Validation(_) | ApiError::SlotUnavailable | ApiError::InPast => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -192,6 +186,13 @@ impl From<crate::mfa::MfaError> for ApiError {
             MfaError::Totp(e) => ApiError::Internal(e.into()),
             MfaError::Database(e) => e.into(),
         }
+    }
+}
+
+impl From<crate::store::client_profiles::ProfileError> for ApiError {
+    /// Always our fault: the log gets the cause (never a field's value), the user a 500.
+    fn from(e: crate::store::client_profiles::ProfileError) -> Self {
+        ApiError::Internal(e.into())
     }
 }
 

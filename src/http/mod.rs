@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod bookings;
+pub mod client_profiles;
 pub mod devices;
 pub mod error;
 pub mod health;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .configure(devices::routes)
             .configure(rtc::routes)
             .configure(mfa::routes)
+            .configure(client_profiles::routes)
             .default_service(web::to(|| async {
                 Err::<HttpResponse, _>(ApiError::NotFound)
             })),

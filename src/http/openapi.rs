@@ -1,6 +1,7 @@
 //! The OpenAPI document served at `/api/openapi.json`, generated from the handlers' own
 //! annotations so it cannot drift from the code.
 
+use crate::http::client_profiles;
 use crate::http::mfa;
 use crate::http::{accounts, bookings, devices, error, health, rtc, therapists};
 use actix_web::HttpResponse;
@@ -44,6 +45,12 @@ use utoipa::OpenApi;
         mfa::confirm,
         mfa::disable,
         mfa::regenerate_recovery_codes,
+        client_profiles::get_own,
+        client_profiles::put_own,
+        client_profiles::get_for_therapist,
+        client_profiles::list_consents,
+        client_profiles::grant_consent,
+        client_profiles::revoke_consent,
         health::healthz,
         health::readyz,
     ),

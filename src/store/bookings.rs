@@ -10,8 +10,10 @@ use paranimo_actors::ports::{NewBooking, PortError, StoredBooking};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool, Row};
 
-/// How many times a booking transaction is retried after a deadlock before giving up.
-const DEADLOCK_RETRIES: usize = 5;
+/// How many times a booking transaction is retried after a deadlock before giving up. Racing
+/// inserts of overlapping rows can each wait on the other inside the exclusion constraint;
+/// PostgreSQL then aborts one (after `deadlock_timeout`), and its retry sees the winner.
+const DEADLOCK_RETRIES: usize = 10;
 
 /// Every booking query starts from this view, so all of them return the same columns.
 macro_rules! booking_view {
@@ -94,6 +96,9 @@ pub async fn insert(pool: &PgPool, new: &NewBooking) -> Result<StoredBooking, Po
         match try_insert(pool, new).await {
             Err(e) if is_transient(&e) && attempt < DEADLOCK_RETRIES => {
                 tracing::warn!(attempt, "booking transaction deadlocked; retrying");
+                // A short random pause, so the retries of two losers do not collide again.
+                let pause = rand::random_range(5..50);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
                 continue;
             }
             Err(e) => {

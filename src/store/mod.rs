@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bookings;
+pub mod client_profiles;
 pub mod email_tokens;
 pub mod messages;
 pub mod rooms;

@@ -113,11 +113,10 @@ async fn the_database_refuses_overlaps_from_concurrent_writers() {
     });
     let results = futures_util::future::join_all(attempts).await;
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1);
+    let errors: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(
-        results
-            .iter()
-            .filter_map(|r| r.as_ref().err())
-            .all(|e| matches!(e, PortError::Conflict))
+        errors.iter().all(|e| matches!(e, PortError::Conflict)),
+        "{errors:?}"
     );
 }
 

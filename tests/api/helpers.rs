@@ -100,6 +100,7 @@ pub fn test_settings(database_url: &str, redis_prefix: &str) -> Settings {
         mail_from: DEFAULT_FROM.parse().expect("mailbox"),
         // Tests stand in for a proxy so they can speak from several client addresses.
         trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+        master_key: paranimo::crypto::generate_master_key(),
     }
 }
 
@@ -155,6 +156,25 @@ impl TestApp {
         let mut c = self.client();
         c.register("client", None).await;
         c
+    }
+
+    /// A therapist and a client with a booking between them, on the client's chosen slot
+    /// (`slot` indexes the free slots; negative counts from the end). Returns the booking id.
+    pub async fn booked_pair(&self, slot: isize) -> (Client, Client, String) {
+        let therapist = self.new_therapist().await;
+        let client = self.new_client().await;
+        let (slots, _) = client.slots(&therapist.id()).await;
+        let index = if slot < 0 {
+            slots.len() as isize + slot
+        } else {
+            slot
+        } as usize;
+        let booking = client.book(&therapist.id(), &slots[index]["start"]).await;
+        let id = booking.expect_status(201)["id"]
+            .as_str()
+            .expect("booking id")
+            .to_owned();
+        (therapist, client, id)
     }
 
     /// A registered therapist with a profile and availability on every day, all day, so

@@ -1,21 +1,6 @@
-use crate::helpers::{Client, TestApp};
+use crate::helpers::TestApp;
 use serde_json::{Value, json};
 use std::time::Duration;
-
-async fn booked_pair(app: &TestApp) -> (Client, Client, String) {
-    let therapist = app.new_therapist().await;
-    let client = app.new_client().await;
-    let (slots, _) = client.slots(&therapist.id()).await;
-    let booking = client
-        .book(&therapist.id(), &slots[0]["start"])
-        .await
-        .expect_status(201);
-    (
-        therapist,
-        client,
-        booking["id"].as_str().unwrap().to_owned(),
-    )
-}
 
 fn send(id: &str, booking: &str, body: &str) -> Value {
     json!({ "type": "message.send", "id": id, "booking_id": booking, "body": body })
@@ -26,7 +11,7 @@ fn send(id: &str, booking: &str, body: &str) -> Value {
 #[actix_web::test]
 async fn a_message_reaches_the_other_party_once_and_survives_reload() {
     let app = TestApp::spawn().await;
-    let (therapist, client, booking) = booked_pair(&app).await;
+    let (therapist, client, booking) = app.booked_pair(0).await;
     let mut therapist_ws = therapist.websocket().await;
     therapist_ws
         .subscribe(&format!("user:{}", therapist.id()), None)
@@ -89,7 +74,7 @@ async fn a_message_reaches_the_other_party_once_and_survives_reload() {
 #[actix_web::test]
 async fn a_reconnecting_socket_catches_up_on_missed_messages() {
     let app = TestApp::spawn().await;
-    let (therapist, client, booking) = booked_pair(&app).await;
+    let (therapist, client, booking) = app.booked_pair(0).await;
     let topic = format!("user:{}", therapist.id());
     let mut therapist_ws = therapist.websocket().await;
     let start = therapist_ws.subscribe(&topic, None).await;
@@ -132,7 +117,7 @@ async fn a_reconnecting_socket_catches_up_on_missed_messages() {
 #[actix_web::test]
 async fn a_stranger_cannot_post_or_listen() {
     let app = TestApp::spawn().await;
-    let (therapist, _client, booking) = booked_pair(&app).await;
+    let (therapist, _client, booking) = app.booked_pair(0).await;
     let stranger = app.new_client().await;
     let mut ws = stranger.websocket().await;
 

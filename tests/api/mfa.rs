@@ -17,7 +17,7 @@ const PASSWORD: &str = "correct horse battery staple";
 
 /// What an authenticator app would build from the secret: the parameters are spelled out
 /// here rather than taken from the server, so a change to them breaks this test.
-fn authenticator(secret: &str) -> Totp {
+pub fn authenticator(secret: &str) -> Totp {
     Builder::new()
         .with_algorithm(Algorithm::SHA1)
         .with_digits(6)
@@ -28,7 +28,7 @@ fn authenticator(secret: &str) -> Totp {
 }
 
 /// The code the app shows `steps` time steps from now (negative: in the past).
-fn code_at(totp: &Totp, steps: i64) -> String {
+pub fn code_at(totp: &Totp, steps: i64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()

@@ -1,20 +1,5 @@
-use crate::helpers::{Client, TestApp};
+use crate::helpers::TestApp;
 use serde_json::json;
-
-async fn booked_pair(app: &TestApp) -> (Client, Client, String) {
-    let therapist = app.new_therapist().await;
-    let client = app.new_client().await;
-    let (slots, _) = client.slots(&therapist.id()).await;
-    let booking = client
-        .book(&therapist.id(), &slots.last().unwrap()["start"])
-        .await
-        .expect_status(201);
-    (
-        therapist,
-        client,
-        booking["id"].as_str().unwrap().to_owned(),
-    )
-}
 
 /// Both parties enter the room, see each other's presence, and signalling is relayed from
 /// one to the other; leaving is seen by the one who stays.
@@ -22,7 +7,7 @@ async fn booked_pair(app: &TestApp) -> (Client, Client, String) {
 async fn the_two_parties_meet_and_signalling_is_relayed() {
     // Open rooms long before the start, so a booking days away can be joined now.
     let app = TestApp::spawn_with(|s| s.room_opens_minutes_before = 100_000).await;
-    let (therapist, client, booking) = booked_pair(&app).await;
+    let (therapist, client, booking) = app.booked_pair(-1).await;
     let mut t = therapist.websocket().await;
     let mut c = client.websocket().await;
 
@@ -81,7 +66,7 @@ async fn the_two_parties_meet_and_signalling_is_relayed() {
 #[actix_web::test]
 async fn strangers_and_early_arrivals_are_kept_out() {
     let app = TestApp::spawn().await; // rooms open 10 minutes before the start
-    let (_therapist, client, booking) = booked_pair(&app).await;
+    let (_therapist, client, booking) = app.booked_pair(-1).await;
     let stranger = app.new_client().await;
 
     let mut s = stranger.websocket().await;
