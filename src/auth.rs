@@ -94,8 +94,10 @@ pub fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
         .http_only(true)
         .secure(secure)
         .same_site(SameSite::Strict)
-        .max_age(actix_web::cookie::time::Duration::days(
-            sessions::IDLE_LIFETIME.num_days(),
+        // The browser may keep it as long as the session could live; the server enforces
+        // the shorter idle expiry itself.
+        .max_age(actix_web::cookie::time::Duration::seconds(
+            sessions::ABSOLUTE_LIFETIME.num_seconds(),
         ))
         .finish()
 }
@@ -140,15 +142,25 @@ pub async fn issue_mfa_challenge(state: &AppState, user: UserId) -> Result<Strin
 pub async fn redeem_mfa_challenge(state: &AppState, challenge: &str) -> Result<UserId, ApiError> {
     let key = challenge_key(state, challenge);
     let mut conn = state.bus.connection();
-    let (user, attempts): (Option<String>, i64) = redis::pipe()
-        .hget(&key, "user")
-        .hincr(&key, "attempts", 1)
+    let internal = |e: redis::RedisError| ApiError::Internal(e.into());
+
+    // Look before counting: counting on an unknown key would create one that never expires.
+    let user: Option<String> = redis::cmd("HGET")
+        .arg(&key)
+        .arg("user")
         .query_async(&mut conn)
         .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    let user = user
+        .map_err(internal)?;
+    let user: UserId = user
         .and_then(|u| u.parse().ok())
         .ok_or(ApiError::InvalidCredentials)?;
+    let attempts: i64 = redis::cmd("HINCRBY")
+        .arg(&key)
+        .arg("attempts")
+        .arg(1)
+        .query_async(&mut conn)
+        .await
+        .map_err(internal)?;
     if attempts > MFA_CHALLENGE_ATTEMPTS {
         forget_mfa_challenge(state, challenge).await?;
         return Err(ApiError::InvalidCredentials);

@@ -203,7 +203,7 @@ fn check_password(password: &str, email: &str, display_name: &str) -> Result<(),
         let hint = estimate
             .feedback()
             .and_then(|f| f.warning())
-            .map(|w| format!(": {w}"))
+            .map(|w| format!(" ({})", w.to_string().trim_end_matches('.').to_lowercase()))
             .unwrap_or_default();
         return Err(ApiError::Validation(format!(
             "that password is too easy to guess{hint}; a few unrelated words work well"
@@ -432,7 +432,11 @@ pub async fn verify_email(
 /// Signs in with email and password. With a second factor enrolled, answers a challenge
 /// instead of a session. Throttled per account and per address.
 #[utoipa::path(post, path = "/api/auth/login", request_body = LoginRequest,
-    responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody),
+    responses((status = 200, description = "signed in ({user}), or a second factor is \
+               needed ({mfa_required, challenge}; no session yet)",
+               content((UserEnvelope = "application/json"),
+                       (SecondFactorNeeded = "application/json"))),
+              (status = 401, body = ErrorBody),
               (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn login(
@@ -520,7 +524,8 @@ pub async fn login(
 
 /// Completes a sign-in with an authenticator code or a recovery code.
 #[utoipa::path(post, path = "/api/auth/login/mfa", request_body = SecondFactorRequest,
-    responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = UserEnvelope), (status = 401, body = ErrorBody),
+              (status = 429, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = tracing::field::Empty))]
 pub async fn login_second_factor(
     state: web::Data<AppState>,

@@ -17,7 +17,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// The caller's live sessions, most recently used first.
-#[utoipa::path(get, path = "/api/sessions", responses((status = 200, body = Vec<Device>)))]
+#[utoipa::path(get, path = "/api/sessions", responses((status = 200, body = Vec<Device>),
+    (status = 401, body = ErrorBody)))]
 pub async fn list(
     state: web::Data<AppState>,
     current: CurrentUser,
@@ -29,7 +30,7 @@ pub async fn list(
 
 /// Signs one device out. Another user's session id is simply not found.
 #[utoipa::path(delete, path = "/api/sessions/{id}",
-    responses((status = 204), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = %current.user.id))]
 pub async fn revoke_one(
     state: web::Data<AppState>,
@@ -59,7 +60,8 @@ pub async fn revoke_one(
 }
 
 /// Signs out every device, this one included.
-#[utoipa::path(post, path = "/api/sessions/revoke-all", responses((status = 204)))]
+#[utoipa::path(post, path = "/api/sessions/revoke-all", responses((status = 204),
+    (status = 401, body = ErrorBody)))]
 #[tracing::instrument(skip_all, fields(user_id = %current.user.id))]
 pub async fn revoke_all(
     state: web::Data<AppState>,

@@ -2,8 +2,8 @@
 //! consents, refused to everyone else, revoked at once (open pages included), and audited
 //! without its contents.
 
-use crate::helpers::{Client, Reply, TEST_PASSWORD, TestApp, TestDatabase, redis_url};
-use paranimo::admin::{self, OperatorRole};
+use crate::helpers::{Client, Reply, TestApp, TestDatabase, redis_url};
+use paranimo::admin::OperatorRole;
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::process::{Command, Stdio};
@@ -39,33 +39,6 @@ async fn grant(client: &Client, therapist: &Client) -> Reply {
 
 async fn revoke(client: &Client, therapist: &Client) -> Reply {
     delete(client, &format!("{CONSENTS}/{}", therapist.id())).await
-}
-
-/// A staff or admin account made by the operator command, signed in over HTTP with its
-/// password and one of the recovery codes handed over with it.
-async fn operator(app: &TestApp, role: OperatorRole) -> Client {
-    let email = format!("operator-{}@example.test", Uuid::new_v4().simple());
-    let id = admin::create_operator_account(&app.pool, &email, role, TEST_PASSWORD.into())
-        .await
-        .expect("operator account created");
-    paranimo::mfa::begin_enrolment(&app.pool, id, &email)
-        .await
-        .expect("enrolment begins");
-    let codes = paranimo::mfa::confirm_by_operator(&app.pool, id)
-        .await
-        .expect("enrolment confirmed");
-
-    let mut client = app.client();
-    let login = json!({ "email": email, "password": TEST_PASSWORD });
-    let first = client
-        .post_json("/api/auth/login", &login)
-        .await
-        .expect_status(200);
-    let second = json!({ "challenge": first["challenge"], "code": codes[0] });
-    let reply = client.post_json("/api/auth/login/mfa", &second).await;
-    client.cookie = reply.set_cookie.clone();
-    client.user = reply.expect_status(200)["user"].clone();
-    client
 }
 
 /// Every stored byte of the profile tables, for looking for plaintext.
@@ -319,8 +292,8 @@ async fn nobody_else_reads_a_client_profile() {
     grant(&other_client, &other_therapist)
         .await
         .expect_status(201);
-    let staff = operator(&app, OperatorRole::Staff).await;
-    let admin = operator(&app, OperatorRole::Admin).await;
+    let staff = app.operator(OperatorRole::Staff).await;
+    let admin = app.operator(OperatorRole::Admin).await;
 
     let nobody = format!("/api/clients/{}/profile", Uuid::new_v4());
     for (who, caller) in [
@@ -463,8 +436,8 @@ async fn the_access_matrix_over_http() {
 
     let anonymous = app.client();
     let other_client = app.new_client().await;
-    let staff = operator(&app, OperatorRole::Staff).await;
-    let admin = operator(&app, OperatorRole::Admin).await;
+    let staff = app.operator(OperatorRole::Staff).await;
+    let admin = app.operator(OperatorRole::Admin).await;
 
     // Statuses for: read own profile, write own profile, list consents, grant consent,
     // revoke consent, read this client's profile by id.

@@ -177,6 +177,38 @@ impl TestApp {
         (therapist, client, id)
     }
 
+    /// A staff or admin account made by the operator command, signed in over HTTP with its
+    /// password and one of the recovery codes handed over with it.
+    pub async fn operator(&self, role: paranimo::admin::OperatorRole) -> Client {
+        let email = format!("operator-{}@example.test", Uuid::new_v4().simple());
+        let id = paranimo::admin::create_operator_account(
+            &self.pool,
+            &email,
+            role,
+            TEST_PASSWORD.into(),
+        )
+        .await
+        .expect("operator account created");
+        paranimo::mfa::begin_enrolment(&self.pool, id, &email)
+            .await
+            .expect("enrolment begins");
+        let codes = paranimo::mfa::confirm_by_operator(&self.pool, id)
+            .await
+            .expect("confirmed");
+
+        let mut client = self.client();
+        let login = json!({ "email": email, "password": TEST_PASSWORD });
+        let first = client
+            .post_json("/api/auth/login", &login)
+            .await
+            .expect_status(200);
+        let second = json!({ "challenge": first["challenge"], "code": codes[0] });
+        let reply = client.post_json("/api/auth/login/mfa", &second).await;
+        client.cookie = reply.set_cookie.clone();
+        client.user = reply.expect_status(200)["user"].clone();
+        client
+    }
+
     /// A registered therapist with a profile and availability on every day, all day, so
     /// tests have slots whatever the time they run.
     pub async fn new_therapist(&self) -> Client {

@@ -9,6 +9,7 @@ mod client_profiles;
 mod email;
 mod helpers;
 mod identity;
+mod matrix;
 mod messaging;
 mod mfa;
 mod operations;

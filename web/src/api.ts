@@ -22,6 +22,8 @@ export class ApiError extends Error {
     /** The server's stable code (`slot_taken`, `validation`…), or `network`/`bad_response`. */
     readonly code: string,
     message: string,
+    /** For `rate_limited`: the seconds the server's `Retry-After` asks us to wait. */
+    readonly retryAfterSeconds: number | null = null,
   ) {
     super(message);
     this.name = 'ApiError';
@@ -32,7 +34,50 @@ export interface User {
   id: UserId;
   email: string;
   role: Role;
-  display_name: string | null;
+  display_name: string;
+}
+
+/** The answer to requests that must not reveal whether an account exists. */
+export interface Accepted {
+  status: 'check_your_email';
+}
+
+/** The first step of a sign-in with a second factor: no session yet. */
+export interface SecondFactorNeeded {
+  mfa_required: true;
+  /** Send back with the code to `/api/auth/login/mfa`; valid for five minutes. */
+  challenge: string;
+}
+
+/** One signed-in browser or app ("Your devices"). */
+export interface Device {
+  id: string;
+  created_at: Instant;
+  last_seen_at: Instant;
+  /** The browser's own description of itself, shortened by the server. */
+  user_agent: string | null;
+  /** True for the session making the request. */
+  current: boolean;
+}
+
+export interface MfaStatus {
+  enrolled: boolean;
+  /** True when the account may not switch it off (staff, admins). */
+  required: boolean;
+  recovery_codes_left: number;
+}
+
+/** What an authenticator app needs: shown once. */
+export interface Enrolment {
+  /** Base32, for typing into the app by hand. */
+  secret: string;
+  /** `otpauth://totp/…`, for a QR code. */
+  otpauth_url: string;
+}
+
+export interface RecoveryCodes {
+  /** `XXXX-XXXX-XXXX`, each usable once. */
+  recovery_codes: string[];
 }
 
 export interface Profile {
@@ -114,12 +159,18 @@ export async function request<T>(
       typeof error?.message === 'string'
         ? error.message
         : `The request failed (${response.status}).`;
-    throw new ApiError(response.status, code, message);
+    throw new ApiError(response.status, code, message, retryAfter(response));
   }
   if (parsed === undefined && text) {
     throw new ApiError(response.status, 'bad_response', 'The server sent an unreadable answer.');
   }
   return parsed as T;
+}
+
+/** `Retry-After` in seconds (the server sends seconds, never a date); null when absent. */
+function retryAfter(response: Response): number | null {
+  const value = Number(response.headers.get('Retry-After'));
+  return Number.isFinite(value) && value > 0 ? Math.ceil(value) : null;
 }
 
 /** A fresh id for idempotency keys and websocket frames. */
@@ -138,11 +189,40 @@ export const api = {
     role: 'client' | 'therapist';
     adult: boolean;
     display_name?: string;
-  }) => request<{ user: User }>('POST', '/api/auth/register', input),
+  }) => request<Accepted>('POST', '/api/auth/register', input),
+  verifyEmail: (token: string) =>
+    request<{ user: User }>('POST', '/api/auth/verify-email', { token }),
   login: (email: string, password: string) =>
-    request<{ user: User }>('POST', '/api/auth/login', { email, password }),
+    request<{ user: User } | SecondFactorNeeded>('POST', '/api/auth/login', { email, password }),
+  loginSecondFactor: (challenge: string, code: string) =>
+    request<{ user: User }>('POST', '/api/auth/login/mfa', { challenge, code }),
   logout: () => request<void>('POST', '/api/auth/logout'),
   me: () => request<{ user: User }>('GET', '/api/me'),
+  changePassword: (currentPassword: string, newPassword: string) =>
+    request<{ user: User }>('POST', '/api/auth/password', {
+      current_password: currentPassword,
+      new_password: newPassword,
+    }),
+  requestPasswordReset: (email: string) =>
+    request<Accepted>('POST', '/api/auth/password-reset', { email }),
+  confirmPasswordReset: (token: string, newPassword: string) =>
+    request<void>('POST', '/api/auth/password-reset/confirm', {
+      token,
+      new_password: newPassword,
+    }),
+
+  // Devices
+  devices: () => request<Device[]>('GET', '/api/sessions'),
+  revokeDevice: (id: string) => request<void>('DELETE', `/api/sessions/${enc(id)}`),
+  revokeAllDevices: () => request<void>('POST', '/api/sessions/revoke-all'),
+
+  // Two-step verification
+  mfaStatus: () => request<MfaStatus>('GET', '/api/mfa'),
+  mfaEnrol: (password: string) => request<Enrolment>('POST', '/api/mfa/enrol', { password }),
+  mfaConfirm: (code: string) => request<RecoveryCodes>('POST', '/api/mfa/confirm', { code }),
+  mfaDisable: (code: string) => request<void>('POST', '/api/mfa/disable', { code }),
+  mfaRecoveryCodes: (code: string) =>
+    request<RecoveryCodes>('POST', '/api/mfa/recovery-codes', { code }),
 
   // Therapists
   therapists: () => request<Profile[]>('GET', '/api/therapists'),

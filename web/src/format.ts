@@ -67,3 +67,26 @@ export function formatMessageTime(instant: string): string {
 export function byInstant(a: string, b: string): number {
   return Date.parse(a) - Date.parse(b);
 }
+
+const dateTimeFormat = new Intl.DateTimeFormat(LOCALE, {
+  day: 'numeric',
+  month: 'short',
+  year: 'numeric',
+  hour: '2-digit',
+  minute: '2-digit',
+});
+
+/** "4 Dec 2025, 14:05" in the viewer's zone. */
+export function formatDateTime(instant: string): string {
+  return dateTimeFormat.format(new Date(instant));
+}
+
+/** "just now", "5 minutes ago", "3 hours ago", then the date and time. */
+export function formatAgo(instant: string, now = Date.now()): string {
+  const minutes = Math.floor((now - Date.parse(instant)) / 60_000);
+  if (minutes < 1) return 'just now';
+  if (minutes < 60) return `${minutes} minute${minutes === 1 ? '' : 's'} ago`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return `${hours} hour${hours === 1 ? '' : 's'} ago`;
+  return formatDateTime(instant);
+}

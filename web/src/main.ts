@@ -3,16 +3,20 @@
 
 import './styles.css';
 import { api, ApiError, type User } from './api';
-import type { App, Cleanup, Page } from './app';
+import { SIGNED_OUT_ELSEWHERE, type App, type Cleanup, type Page } from './app';
 import { el, replace } from './dom';
 import { bookingPage } from './pages/booking';
 import { bookingsPage } from './pages/bookings';
 import { calendarPage } from './pages/calendar';
 import { directoryPage } from './pages/directory';
-import { loginPage, registerPage } from './pages/account';
+import { accountPage } from './pages/account';
+import { loginPage } from './pages/login';
 import { profilePage } from './pages/profile';
+import { registerPage } from './pages/register';
+import { resetPasswordPage } from './pages/reset-password';
 import { roomPage } from './pages/room';
 import { therapistPage } from './pages/therapist';
+import { verifyEmailPage } from './pages/verify-email';
 import { Realtime } from './realtime';
 import { mountCookieSettings } from './widgets/cookie-settings';
 import { renderHeader, showConnectionState } from './widgets/header';
@@ -21,6 +25,9 @@ const ROUTES: Array<[RegExp, Page]> = [
   [/^\/$/, directoryPage],
   [/^\/register$/, registerPage],
   [/^\/login$/, loginPage],
+  [/^\/verify-email$/, verifyEmailPage],
+  [/^\/reset-password$/, resetPasswordPage],
+  [/^\/account$/, accountPage],
   [/^\/me\/profile$/, profilePage],
   [/^\/therapists\/([^/]+)$/, therapistPage],
   [/^\/calendar$/, calendarPage],
@@ -35,17 +42,30 @@ const main = document.getElementById('main') as HTMLElement;
 let user: User | null = null;
 let cleanup: Cleanup | void = undefined;
 let firstRoute = true;
+let notice: string | null = null;
+/** Requests in flight that replace or end this session (see `App.changeSession`). */
+const sessionChanges = new Set<Promise<unknown>>();
 
-const realtime = new Realtime(() => {
-  // The socket closed before the server greeted us: perhaps the session ended elsewhere.
-  api.me().catch((error: unknown) => {
-    if (error instanceof ApiError && error.status === 401) {
-      app.setUser(null);
-      app.navigate('#/login');
-    }
-  });
-});
+const realtime = new Realtime(sessionHolds);
 realtime.onStateChange((state) => showConnectionState(header, state));
+
+/**
+ * Asked by the websocket when the server closed it on purpose or refused it: true while the
+ * session is good (or the server cannot say), false once it has ended, after signing out.
+ */
+async function sessionHolds(): Promise<boolean> {
+  // A password change closes this session's sockets before its answer sets the new cookie.
+  while (sessionChanges.size > 0) await Promise.allSettled([...sessionChanges]);
+  if (!user) return false;
+  try {
+    await api.me();
+    return true;
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401)) return true;
+    if (user) app.signOut(SIGNED_OUT_ELSEWHERE);
+    return false;
+  }
+}
 
 const app: App = {
   get user() {
@@ -59,6 +79,24 @@ const app: App = {
     if (next) realtime.start();
     renderHeader(header, app);
   },
+  signOut(text) {
+    notice = text;
+    app.setUser(null);
+    app.navigate('#/login');
+  },
+  takeNotice() {
+    const text = notice;
+    notice = null;
+    return text;
+  },
+  async changeSession(request) {
+    sessionChanges.add(request);
+    try {
+      return await request;
+    } finally {
+      sessionChanges.delete(request);
+    }
+  },
   navigate(hash) {
     if (location.hash === hash) route();
     else location.hash = hash;
@@ -69,14 +107,17 @@ function route(): void {
   if (cleanup) cleanup();
   cleanup = undefined;
 
-  const path = location.hash.replace(/^#/, '') || '/';
+  const hash = location.hash.replace(/^#/, '') || '/';
+  const queryAt = hash.indexOf('?');
+  const path = queryAt < 0 ? hash : hash.slice(0, queryAt) || '/';
+  const search = queryAt < 0 ? '' : hash.slice(queryAt + 1);
   renderHeader(header, app);
   for (const [pattern, page] of ROUTES) {
     const match = pattern.exec(path);
     if (!match) continue;
     replace(main);
     const params = match.slice(1).map((segment) => decodeURIComponent(segment));
-    cleanup = page(main, app, params);
+    cleanup = page(main, app, params, new URLSearchParams(search));
     moveFocus();
     return;
   }

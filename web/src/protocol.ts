@@ -136,6 +136,19 @@ export interface RoomSignalEvent {
   payload: unknown;
 }
 
+/** A client let this therapist read their private profile. */
+export interface ConsentGrantedEvent {
+  kind: 'consent.granted';
+  client_id: UserId;
+  therapist_id: TherapistId;
+}
+/** A client withdrew that permission: drop their profile from the screen now. */
+export interface ConsentRevokedEvent {
+  kind: 'consent.revoked';
+  client_id: UserId;
+  therapist_id: TherapistId;
+}
+
 export type Event =
   | SlotTakenEvent
   | SlotFreedEvent
@@ -144,7 +157,9 @@ export type Event =
   | BookingCancelledEvent
   | MessageCreatedEvent
   | RoomPresenceEvent
-  | RoomSignalEvent;
+  | RoomSignalEvent
+  | ConsentGrantedEvent
+  | ConsentRevokedEvent;
 
 // --- client → server -----------------------------------------------------------------------
 

@@ -7,6 +7,9 @@
 // - Sends commands with client-made ids and resolves each with its `ack` (or rejects it
 //   with the `error` of the same id). `message.send` frames not yet acknowledged when the
 //   socket drops are sent again, with the same id, once it is back: the server dedupes them.
+// - When the server ends the connection itself (a `closing` frame, sent for a session that was
+//   signed out) or refuses it before `hello` (401), asks the app whether the session still
+//   holds before reconnecting, so a signed-out tab stops instead of retrying forever.
 
 import { newId } from './api';
 import {
@@ -82,14 +85,21 @@ export class Realtime {
   private readonly reconnectListeners = new Set<() => void>();
   private state: ConnectionState = 'offline';
 
+  /**
+   * Set when the current socket got a `closing` frame (the server is ending it on purpose):
+   * the session check, started at once rather than after the close handshake.
+   */
+  private closingCheck: Promise<boolean> | null = null;
+
   /** The signed-in user, as told by the server's `hello`. */
   userId: UserId | null = null;
 
   /**
-   * @param onUnauthorised called when a connection closes before the server said `hello`,
-   *   so the app can check whether the session is still valid (and stop if it is not).
+   * @param sessionHolds asked after the server closed the connection on purpose or refused
+   *   it before `hello`; resolves false when the session has ended (the app then signs out
+   *   and calls `stop`), true to reconnect, including when the server cannot be reached.
    */
-  constructor(private readonly onUnauthorised: () => void = () => {}) {
+  constructor(private readonly sessionHolds: () => Promise<boolean> = async () => true) {
     window.addEventListener('online', () => {
       if (this.running && !this.socket) this.connectNow();
     });
@@ -200,6 +210,7 @@ export class Realtime {
     const socket = new WebSocket(`${scheme}//${location.host}/ws`);
     this.socket = socket;
     this.helloReceived = false;
+    this.closingCheck = null;
     this.setState(this.everConnected ? 'reconnecting' : 'connecting');
 
     socket.addEventListener('message', (message) => {
@@ -231,9 +242,22 @@ export class Realtime {
       }
     }
 
+    const closingCheck = this.closingCheck;
+    this.closingCheck = null;
     if (!this.running) return;
-    if (!hadHello) this.onUnauthorised();
     this.setState('reconnecting');
+    if (hadHello && !closingCheck) {
+      this.scheduleReconnect();
+      return;
+    }
+    // Retrying a session that was signed out would only be refused again, forever.
+    void (closingCheck ?? this.sessionHolds()).then((holds) => {
+      if (holds && this.running && !this.socket) this.scheduleReconnect();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    window.clearTimeout(this.reconnectTimer);
     const delay = Math.min(BACKOFF_MAX_MS, BACKOFF_START_MS * 2 ** this.attempt);
     this.attempt += 1;
     // Jitter spreads reconnects out when a server restart drops everyone at once.
@@ -355,6 +379,7 @@ export class Realtime {
       }
       case 'closing':
         console.info(`paranimo: the server is closing the connection (${frame.reason})`);
+        this.closingCheck ??= this.sessionHolds();
         break;
       case 'unsubscribed':
       case 'pong':

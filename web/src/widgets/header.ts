@@ -21,6 +21,7 @@ export function renderHeader(header: HTMLElement, app: App): void {
   } else if (user?.role === 'client') {
     links.push(['#/bookings', 'My bookings']);
   }
+  if (user) links.push(['#/account', 'Account']);
 
   const current = location.hash || '#/';
   const nav = el(
