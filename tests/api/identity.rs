@@ -317,3 +317,64 @@ async fn sign_in_with_a_second_factor_takes_two_steps() {
         .await
         .expect_error(401, "invalid_credentials");
 }
+
+/// A password hashed with weaker parameters than today's still signs in, and is rehashed
+/// with the current ones on the way.
+#[actix_web::test]
+async fn old_password_hashes_are_upgraded_at_sign_in() {
+    use argon2::password_hash::PasswordHasher;
+    let app = TestApp::spawn().await;
+    let email = format!("{}@example.test", uuid::Uuid::new_v4());
+    let mut client = app.client();
+    client.register("client", Some(&email)).await;
+
+    let weak = argon2::Params::new(8 * 1024, 1, 1, None).unwrap();
+    let old = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, weak)
+        .hash_password(TEST_PASSWORD.as_bytes())
+        .unwrap()
+        .to_string();
+    sqlx::query("UPDATE users SET password_hash = $1")
+        .bind(&old)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+
+    assert_eq!(sign_in(&mut client, &email, TEST_PASSWORD).await, 200);
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_ne!(stored, old);
+    assert!(stored.contains("m=19456,t=2,p=1"), "{stored}");
+    assert_eq!(sign_in(&mut client, &email, TEST_PASSWORD).await, 200);
+}
+
+/// A session ends after its idle time, and after its absolute lifetime however busy it is.
+#[actix_web::test]
+async fn sessions_expire_when_idle_and_at_their_absolute_limit() {
+    let app = TestApp::spawn().await;
+    let idle = app.new_client().await;
+    let busy = app.new_client().await;
+    idle.get("/api/me").await.expect_status(200);
+
+    sqlx::query("UPDATE sessions SET expires_at = now() - interval '1 second' WHERE user_id = $1")
+        .bind(uuid::Uuid::parse_str(&idle.id()).unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    idle.get("/api/me")
+        .await
+        .expect_error(401, "unauthenticated");
+
+    sqlx::query(
+        "UPDATE sessions SET absolute_expires_at = now() - interval '1 second', \
+         last_seen_at = now() WHERE user_id = $1",
+    )
+    .bind(uuid::Uuid::parse_str(&busy.id()).unwrap())
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    busy.get("/api/me")
+        .await
+        .expect_error(401, "unauthenticated");
+}
