@@ -17,7 +17,11 @@
 // person leaving and rejoining; a device signed out from "Your devices" drops its open page
 // to the sign-in page within two seconds; a password change keeps this device and signs out
 // the others; a password reset goes round through the mail; and two-step verification can be
-// turned on, used to sign in, and turned off. The server writes its mail to a temporary
+// turned on, used to sign in, and turned off. A client's private profile is saved, unseen by
+// the therapist until shared, shows on the therapist's open booking page within two seconds
+// of the client sharing it there, and leaves that page's DOM within two seconds of the client
+// stopping (by the switch, and again with "Stop sharing"), its text never reaching the
+// console, the address or the browser's storage. The server writes its mail to a temporary
 // folder (MAIL_TRANSPORT=folder:…), where the test reads the links. Screenshots of the call
 // go to <repo>/artifacts/. Exits non-zero with a reason on any failure.
 
@@ -36,6 +40,8 @@ const STEP_TIMEOUT_MS = 30_000;
 const CALENDAR_DEADLINE_MS = 1_000;
 /** How soon a device signed out from another one must show the sign-in page. */
 const REVOKE_DEADLINE_MS = 2_000;
+/** How soon sharing or withdrawing a private profile must show on the therapist's open page. */
+const CONSENT_DEADLINE_MS = 2_000;
 /** How long the server may take to write a mail to the folder. */
 const MAIL_TIMEOUT_MS = 10_000;
 /** Chromium flags that work headless on these machines (shared/BROWSER-TESTING.md). */
@@ -447,7 +453,10 @@ async function person(browser, origin, name, { routed = false, userAgent } = {})
   const page = await context.newPage();
   page.setDefaultTimeout(10_000);
   page.on('pageerror', (error) => log(`${name} page error: ${error.message}`));
+  /** Every console line, to check that no private profile text was ever logged. */
+  const consoleLines = [];
   page.on('console', (message) => {
+    consoleLines.push(message.text());
     // The browser logs every non-2xx response; expected ones (401 before sign-in, 404 for a
     // new therapist's profile) would only be noise here, and the server log has them all.
     if (message.text().startsWith('Failed to load resource')) return;
@@ -455,7 +464,7 @@ async function person(browser, origin, name, { routed = false, userAgent } = {})
       log(`${name} console ${message.type()}: ${message.text()}`);
     }
   });
-  return { name, context, page, link };
+  return { name, context, page, link, consoleLines };
 }
 
 /**
@@ -767,6 +776,166 @@ async function walkThrough(browser, origin) {
     }
   });
 
+  // The client's private profile: four fields, each with text found nowhere else on a page.
+  const privateProfile = {
+    'About you': `I moved to Leeds last year for a new job (${suffix}).`,
+    'Your goals': `Sleep through the night and worry less at work (${suffix}).`,
+    Frustrations: `Breathing apps have not helped me so far (${suffix}).`,
+    'Health notes': `Taking sertraline 50 mg since March (${suffix}).`,
+  };
+  const privateTexts = Object.values(privateProfile);
+  const shareSwitch = c.getByRole('switch', {
+    name: `Share my private profile with ${therapistName}`,
+  });
+  const clientId = await c.request
+    .get('/api/me')
+    .then((r) => r.json())
+    .then((body) => body.user.id);
+  /** What the therapist's GET of the client's profile answers now. */
+  const therapistRead = () =>
+    t.request.get(`/api/clients/${clientId}/profile`).then((r) => r.status());
+  /** Resolves with the time when the therapist's open page shows every field. */
+  const profileShown = () =>
+    Promise.all(privateTexts.map((text) => t.getByText(text).waitFor({ timeout: 5_000 }))).then(
+      () => Date.now(),
+    );
+  /** Resolves with the time when none of the profile is left anywhere in the therapist's DOM. */
+  const profileGone = () =>
+    t
+      .waitForFunction(
+        (texts) => {
+          const html = document.documentElement.outerHTML;
+          return texts.every((text) => !html.includes(text));
+        },
+        privateTexts,
+        { timeout: 5_000, polling: 'raf' },
+      )
+      .then(() => Date.now());
+  const within = (ms, what) => {
+    if (ms > CONSENT_DEADLINE_MS)
+      fail(`${what} took ${ms} ms to reach the therapist (limit ${CONSENT_DEADLINE_MS} ms)`);
+  };
+
+  await step('the client fills in a private profile, shared with nobody yet', async () => {
+    await c.getByRole('link', { name: 'Private profile', exact: true }).click();
+    await c.getByRole('heading', { name: 'Your private profile' }).waitFor();
+    await c
+      .getByText(
+        'Everything here is optional. Tell your therapist only what you are comfortable with.',
+      )
+      .waitFor();
+    await c.getByText('You are not sharing your private profile with anyone.').waitFor();
+
+    // Too long is caught before anything is sent, with the count saying by how much.
+    await c.getByLabel('Frustrations', { exact: true }).fill('x'.repeat(4001));
+    await c.getByText('4,001 of 4,000 characters: 1 too many').waitFor();
+    await c.getByRole('button', { name: 'Save private profile' }).click();
+    await c.getByText('Frustrations is too long').waitFor();
+
+    for (const [label, text] of Object.entries(privateProfile))
+      await c.getByLabel(label, { exact: true }).fill(text);
+    const counts = await c.locator('.char-count').allTextContents();
+    const expected = privateTexts.map((text) => `${text.length} of 4,000 characters`);
+    if (JSON.stringify(counts) !== JSON.stringify(expected))
+      fail(`the character counts read ${JSON.stringify(counts)}, expected ${expected}`);
+    await c.getByRole('button', { name: 'Save private profile' }).click();
+    await c.getByText(/^Saved\./).waitFor();
+    await snap(c, 'private-profile');
+
+    await c.reload();
+    for (const [label, text] of Object.entries(privateProfile)) {
+      const value = await c.getByLabel(label, { exact: true }).inputValue();
+      if (value !== text) fail(`after a reload "${label}" holds ${JSON.stringify(value)}`);
+    }
+  });
+
+  await step("the therapist's booking page says the profile is not shared", async () => {
+    await t.getByRole('heading', { name: "Client's private profile" }).waitFor();
+    await t.getByText(`${clientName} has not shared their private profile with you.`).waitFor();
+    if ((await therapistRead()) !== 404)
+      fail('the therapist could read a profile that was never shared');
+  });
+
+  await step(
+    'the client shares it from the booking page; it appears on the open page',
+    async () => {
+      await t.evaluate(() => (window.__e2eNotReloaded = true));
+      await c.goto(`/#/bookings/${bookingId}`);
+      await c.getByText(`Off: ${therapistName} cannot read it.`).waitFor();
+      if (await shareSwitch.isChecked()) fail('the share switch starts on');
+
+      const clicked = Date.now();
+      const shown = profileShown();
+      await shareSwitch.check();
+      results.shared = (await shown) - clicked;
+      log(`the profile showed on the therapist's page ${results.shared} ms after the switch`);
+      within(results.shared, 'sharing');
+      await c.getByText(`Shared. ${therapistName} can now read your private profile.`).waitFor();
+      await c.getByText(`On: ${therapistName} can read it.`).waitFor();
+      await snap(c, 'booking-shared');
+      await snap(t, 'client-profile-shared');
+    },
+  );
+
+  await step('the client stops sharing from the booking page; it leaves at once', async () => {
+    const clicked = Date.now();
+    const gone = profileGone();
+    await shareSwitch.uncheck();
+    results.withdrawn = (await gone) - clicked;
+    log(`the profile left the therapist's page ${results.withdrawn} ms after the switch`);
+    within(results.withdrawn, 'stopping sharing');
+    await t.getByText('Access withdrawn by the client').waitFor();
+    await c.getByText(`Off: ${therapistName} cannot read it.`).waitFor();
+    if ((await therapistRead()) !== 404) fail('the therapist could still read a withdrawn profile');
+    await snap(t, 'client-profile-withdrawn');
+  });
+
+  await step('shared again, then stopped from the private profile page', async () => {
+    let clicked = Date.now();
+    const shown = profileShown();
+    await shareSwitch.check();
+    results.reshared = (await shown) - clicked;
+    within(results.reshared, 'sharing again');
+    await c.getByText(`On: ${therapistName} can read it.`).waitFor();
+
+    await c.getByRole('link', { name: 'Private profile', exact: true }).click();
+    const row = c
+      .getByRole('list', { name: 'Shared with' })
+      .getByRole('listitem')
+      .filter({ hasText: therapistName });
+    await row.waitFor();
+    clicked = Date.now();
+    const gone = profileGone();
+    await row.getByRole('button', { name: 'Stop sharing' }).click();
+    results.stopped = (await gone) - clicked;
+    log(`"Stop sharing" cleared the therapist's page in ${results.stopped} ms`);
+    within(results.stopped, '"Stop sharing"');
+    await t.getByText('Access withdrawn by the client').waitFor();
+    await c.getByText(`${therapistName} can no longer read your private profile.`).waitFor();
+    await c.getByText('You are not sharing your private profile with anyone.').waitFor();
+    if ((await therapistRead()) !== 404) fail('the therapist could still read a withdrawn profile');
+
+    await c.goto(`/#/bookings/${bookingId}`);
+    await c.getByText(`Off: ${therapistName} cannot read it.`).waitFor();
+    if (await shareSwitch.isChecked()) fail('the share switch is on after "Stop sharing"');
+
+    if (!(await t.evaluate(() => window.__e2eNotReloaded === true)))
+      fail("the therapist's page was reloaded: the profile must come and go live");
+    for (const [who, { page, consoleLines }] of [
+      ['therapist', therapist],
+      ['client', client],
+    ]) {
+      const kept = await page.evaluate(() =>
+        [location.href, JSON.stringify(localStorage), JSON.stringify(sessionStorage)].join('\n'),
+      );
+      const leaked = privateTexts.filter(
+        (text) => kept.includes(text) || consoleLines.some((line) => line.includes(text)),
+      );
+      if (leaked.length > 0)
+        fail(`the ${who}'s address, storage or console holds private profile text`);
+    }
+  });
+
   await step('both join the video room and see each other', async () => {
     const joined = Date.now();
     await c.getByRole('link', { name: 'Join session' }).click();
@@ -1050,6 +1219,11 @@ async function main() {
     line(results.rejoin, 'rejoin → video decoding again');
     line(results.replay, 'network back → offline calendar caught up');
     line(results.revoked, `revoke click → that device signed out (limit ${REVOKE_DEADLINE_MS})`);
+    const consentLimit = `(limit ${CONSENT_DEADLINE_MS})`;
+    line(results.shared, `share switch → profile on the therapist's open page ${consentLimit}`);
+    line(results.withdrawn, `share switch off → profile gone from that page ${consentLimit}`);
+    line(results.reshared, `share switch again → profile back on that page ${consentLimit}`);
+    line(results.stopped, `"Stop sharing" → profile gone from that page ${consentLimit}`);
     const total = ((Date.now() - started) / 1000).toFixed(1);
     console.log(`  total ${total} s; call screenshots in ${artifacts}`);
     ok = true;

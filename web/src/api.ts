@@ -94,6 +94,39 @@ export interface Profile {
 
 export type ProfileInput = Omit<Profile, 'id' | 'verified'>;
 
+/** Longest value of one private-profile field, in characters (Unicode scalar values). */
+export const MAX_PROFILE_FIELD_CHARS = 4000;
+
+/**
+ * A client's private profile (policy 3.8.4): optional free text that a therapist may read
+ * only while the client consents. `null` is "not given". It may hold health information, so
+ * it is shown and dropped, never logged or stored by the browser.
+ */
+export interface ClientProfile {
+  client_id: UserId;
+  bio: string | null;
+  goals: string | null;
+  frustrations: string | null;
+  /** Medical and mental-health information the client chooses to share. */
+  health_notes: string | null;
+  /** When the client last saved it; `null` if never. */
+  updated_at: Instant | null;
+}
+
+/** The four free-text fields of a private profile, in the order pages show them. */
+export const CLIENT_PROFILE_FIELDS = ['bio', 'goals', 'frustrations', 'health_notes'] as const;
+export type ClientProfileField = (typeof CLIENT_PROFILE_FIELDS)[number];
+
+/** The whole profile, replacing what was there: a missing, `null` or blank field is cleared. */
+export type ClientProfileUpdate = Partial<Record<ClientProfileField, string | null>>;
+
+/** A therapist the client lets read their private profile, until they stop sharing. */
+export interface ClientConsent {
+  therapist_id: TherapistId;
+  therapist_name: string;
+  granted_at: Instant;
+}
+
 export interface SlotsSnapshot {
   therapist_id: TherapistId;
   /** The `availability:` topic's sequence number when the snapshot was taken. */
@@ -246,6 +279,19 @@ export const api = {
   booking: (id: BookingId) => request<Booking>('GET', `/api/bookings/${enc(id)}`),
   cancel: (id: BookingId) => request<Booking>('POST', `/api/bookings/${enc(id)}/cancel`),
   messages: (id: BookingId) => request<ChatMessage[]>('GET', `/api/bookings/${enc(id)}/messages`),
+
+  // Client private profile and consents (docs/api.md, "Client profiles and consent")
+  ownClientProfile: () => request<ClientProfile>('GET', '/api/clients/me/profile'),
+  saveOwnClientProfile: (input: ClientProfileUpdate) =>
+    request<ClientProfile>('PUT', '/api/clients/me/profile', input),
+  consents: () => request<ClientConsent[]>('GET', '/api/clients/me/consents'),
+  grantConsent: (therapistId: TherapistId) =>
+    request<ClientConsent>('POST', '/api/clients/me/consents', { therapist_id: therapistId }),
+  revokeConsent: (therapistId: TherapistId) =>
+    request<void>('DELETE', `/api/clients/me/consents/${enc(therapistId)}`),
+  /** For a therapist: 200 only while the client consents, else 404 `not_found`. */
+  clientProfile: (clientId: UserId) =>
+    request<ClientProfile>('GET', `/api/clients/${enc(clientId)}/profile`),
 
   // Video
   iceServers: () => request<{ ice_servers: IceServer[] }>('GET', '/api/rtc/ice-servers'),

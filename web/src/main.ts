@@ -11,6 +11,7 @@ import { calendarPage } from './pages/calendar';
 import { directoryPage } from './pages/directory';
 import { accountPage } from './pages/account';
 import { loginPage } from './pages/login';
+import { privateProfilePage } from './pages/private-profile';
 import { profilePage } from './pages/profile';
 import { registerPage } from './pages/register';
 import { resetPasswordPage } from './pages/reset-password';
@@ -29,6 +30,7 @@ const ROUTES: Array<[RegExp, Page]> = [
   [/^\/reset-password$/, resetPasswordPage],
   [/^\/account$/, accountPage],
   [/^\/me\/profile$/, profilePage],
+  [/^\/me\/private-profile$/, privateProfilePage],
   [/^\/therapists\/([^/]+)$/, therapistPage],
   [/^\/calendar$/, calendarPage],
   [/^\/bookings$/, bookingsPage],

@@ -1,6 +1,7 @@
-// Checks that the identity part of web/src/api.ts still matches the Rust HTTP handlers: the
-// response types have the same fields as the structs the server serialises, every path the
-// app calls is a route the server registers, and the password limits agree.
+// Checks that the identity and client-profile parts of web/src/api.ts still match the Rust
+// HTTP handlers: the response types have the same fields as the structs the server
+// serialises, every path the app calls is a route the server registers, and the password and
+// profile-field limits agree.
 // Run with `npm test` (no browser or server needed).
 
 import assert from 'node:assert/strict';
@@ -16,6 +17,7 @@ const rust = {
   devices: read('src/http/devices.rs'),
   mfa: read('src/http/mfa.rs'),
   sessions: read('src/store/sessions.rs'),
+  clientProfiles: read('src/http/client_profiles.rs'),
 };
 const api = read('web/src/api.ts');
 const passwords = read('web/src/passwords.ts');
@@ -93,4 +95,38 @@ test('the password limits agree', () => {
     assert.ok(server, `${name} not found in accounts.rs`);
     assert.ok(passwords.includes(`${name} = ${server};`), `${name} differs from the server's`);
   }
+});
+
+test('the client profile types have the fields the server sends and takes', () => {
+  for (const name of ['ClientProfile', 'ClientConsent']) {
+    assert.deepEqual(tsInterface(name), rustStruct(rust.clientProfiles, name), `${name} differs`);
+  }
+  const fields = /CLIENT_PROFILE_FIELDS = \[([^\]]+)\]/.exec(api)?.[1];
+  assert.ok(fields, 'CLIENT_PROFILE_FIELDS not found in api.ts');
+  const listed = [...fields.matchAll(/'(\w+)'/g)].map((m) => m[1]).sort();
+  assert.deepEqual(listed, rustStruct(rust.clientProfiles, 'ClientProfileUpdate'));
+  assert.deepEqual(
+    rustStruct(rust.clientProfiles, 'ConsentRequest'),
+    ['therapist_id'],
+    'the consent request body changed',
+  );
+});
+
+test('every client profile path the app calls is a route of the server', () => {
+  const routes = new Set();
+  const registered = rust.clientProfiles.matchAll(/\.route\(\s*"([^"]+)",\s*web::(\w+)\(\)/g);
+  for (const m of registered) {
+    routes.add(`${m[2].toUpperCase()} /api${m[1].replace(/\{\w+\}/g, '{}')}`);
+  }
+  const called = [
+    ...api.matchAll(/request<[^>]*>\(\s*'(\w+)',\s*['`](\/api\/clients\/[^'`]*)['`]/g),
+  ].map((m) => `${m[1]} ${m[2].replace(/\$\{[^}]+\}/g, '{}')}`);
+  assert.equal(called.length, 6, `expected 6 client profile calls in api.ts, found ${called}`);
+  for (const call of called) assert.ok(routes.has(call), `${call} is not a server route`);
+});
+
+test('the profile field limit agrees', () => {
+  const server = /MAX_FIELD_CHARS: usize = (\d+);/.exec(rust.clientProfiles)?.[1];
+  assert.ok(server, 'MAX_FIELD_CHARS not found in client_profiles.rs');
+  assert.ok(api.includes(`MAX_PROFILE_FIELD_CHARS = ${server};`), 'the field limit differs');
 });

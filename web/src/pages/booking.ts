@@ -1,11 +1,15 @@
 // `#/bookings/<id>`: one session's details, cancelling, the conversation and the way into
-// the video room. Either party may open it; the server answers 404 to anyone else.
+// the video room. Either party may open it; the server answers 404 to anyone else. The client
+// also finds the switch that shares their private profile with this therapist; the therapist
+// sees that profile while it is shared.
 
 import { api, ApiError } from '../api';
 import { loadError, messageOf, requireUser, type App, type Page } from '../app';
 import { el, replace, StatusLine } from '../dom';
 import { formatLongRange, viewerTimeZone } from '../format';
 import { topics, type Booking } from '../protocol';
+import { ClientProfilePanel } from '../widgets/client-profile-panel';
+import { ConsentToggle } from '../widgets/consent-toggle';
 import { Conversation } from '../widgets/conversation';
 
 export const bookingPage: Page = (root, app, [bookingId]) => {
@@ -22,12 +26,19 @@ export const bookingPage: Page = (root, app, [bookingId]) => {
       if (closed) return;
       const details = new BookingDetails(app, booking);
       const other = user.id === booking.client_id ? booking.therapist_name : booking.client_name;
+      const privateProfile =
+        user.id === booking.client_id
+          ? new ConsentToggle(app, booking.therapist_id, booking.therapist_name)
+          : user.id === booking.therapist_id
+            ? new ClientProfilePanel(app, booking)
+            : null;
       const conversation = new Conversation(app, booking.id, user.id, other);
       cleanups.push(
         () => details.close(),
+        () => privateProfile?.close(),
         () => conversation.close(),
       );
-      replace(root, details.node, conversation.node);
+      replace(root, details.node, privateProfile?.node, conversation.node);
     })
     .catch((error: unknown) => {
       if (closed) return;

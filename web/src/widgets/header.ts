@@ -19,7 +19,7 @@ export function renderHeader(header: HTMLElement, app: App): void {
   if (user?.role === 'therapist') {
     links.push(['#/calendar', 'My calendar'], ['#/me/profile', 'My profile']);
   } else if (user?.role === 'client') {
-    links.push(['#/bookings', 'My bookings']);
+    links.push(['#/bookings', 'My bookings'], ['#/me/private-profile', 'Private profile']);
   }
   if (user) links.push(['#/account', 'Account']);
 
