@@ -123,7 +123,9 @@ setup() {
 
 browser_test() {
   [[ -f $repo/web/e2e/run.mjs ]] || die "web/e2e/run.mjs is missing: no browser test to run"
-  cargo build --bin paranimo
+  # The test stage already built the server with the workspace's test features; asking for
+  # the same build reuses it, where `cargo build --bin` would rebuild many crates.
+  cargo test --workspace --no-run >&2
   local bin="$target_dir/debug/paranimo"
   [[ -x $bin ]] || die "built the server but found no binary at $bin"
   PARANIMO_BIN="$bin" CHROMIUM_PATH="$CHROMIUM_PATH" DATABASE_URL="$DATABASE_URL" \
