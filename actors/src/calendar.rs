@@ -55,6 +55,9 @@ pub enum CalendarError {
     /// Someone else holds the slot (or the client has another session then).
     #[error("that slot has just been taken")]
     SlotTaken,
+    /// The client already holds the most upcoming sessions one client may.
+    #[error("you already have the most upcoming sessions one person can book")]
+    TooManyBookings,
     /// The session has already started or ended and cannot be cancelled.
     #[error("the session has already started")]
     AlreadyStarted,
@@ -69,6 +72,7 @@ impl From<PortError> for CalendarError {
         match e {
             PortError::Conflict => CalendarError::SlotTaken,
             PortError::NotFound => CalendarError::BookingNotFound,
+            PortError::LimitReached => CalendarError::TooManyBookings,
             other => CalendarError::Port(other),
         }
     }

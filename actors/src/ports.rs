@@ -17,6 +17,9 @@ pub enum PortError {
     Conflict,
     #[error("not found")]
     NotFound,
+    /// A per-user limit was reached (e.g. upcoming bookings per client).
+    #[error("limit reached")]
+    LimitReached,
     /// The database or Redis failed; the cause is for the log, never for the user.
     #[error("backing service failed: {0}")]
     Unavailable(String),

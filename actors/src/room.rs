@@ -69,6 +69,14 @@ pub struct Join {
     pub who: Principal,
 }
 
+/// Ask whether `who` may enter now, without entering: the connection asks this before it
+/// follows the room's topic, so nobody else ever receives a room's signalling.
+#[derive(Message)]
+#[rtype(result = "Result<(), RoomError>")]
+pub struct Admit {
+    pub who: Principal,
+}
+
 /// Leave the room (also sent when a connection closes while inside).
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -161,24 +169,7 @@ impl Handler<Join> for RoomActor {
         let window = self.window;
 
         let join = async move {
-            let booking = match cached {
-                Some(b) => b,
-                None => store
-                    .find_booking(booking_id)
-                    .await?
-                    .ok_or(RoomError::NotFound)?,
-            };
-            if !may(Some(&msg.who), Action::JoinRoom(&booking)) {
-                return Err(RoomError::NotFound);
-            }
-            let now = Utc::now();
-            let open = booking.start - window.open_before;
-            let close = booking.end + window.close_after;
-            let confirmed = booking.status == crate::domain::BookingStatus::Confirmed;
-            if !confirmed || now < open || now > close {
-                return Err(RoomError::Closed);
-            }
-
+            let booking = admitted(store.as_ref(), cached, booking_id, &msg.who, window).await?;
             let present = store.enter_presence(booking.id, msg.who.user_id).await?;
             store
                 .record_attendance(booking.id, msg.who.user_id, Attendance::Joined)
@@ -208,6 +199,50 @@ impl Handler<Join> for RoomActor {
                 }))
             },
         )))
+    }
+}
+
+/// The booking, if `who` may be in its room now: one of its two parties, the booking
+/// confirmed, and the time inside the window. `NotFound` for everyone else, so a refusal
+/// never reveals that the booking exists.
+async fn admitted(
+    store: &dyn RoomStore,
+    cached: Option<Booking>,
+    booking_id: BookingId,
+    who: &Principal,
+    window: RoomWindow,
+) -> Result<Booking, RoomError> {
+    let booking = match cached {
+        Some(b) => b,
+        None => store
+            .find_booking(booking_id)
+            .await?
+            .ok_or(RoomError::NotFound)?,
+    };
+    if !may(Some(who), Action::JoinRoom(&booking)) {
+        return Err(RoomError::NotFound);
+    }
+    let now = Utc::now();
+    let open = booking.start - window.open_before;
+    let close = booking.end + window.close_after;
+    let confirmed = booking.status == crate::domain::BookingStatus::Confirmed;
+    if !confirmed || now < open || now > close {
+        return Err(RoomError::Closed);
+    }
+    Ok(booking)
+}
+
+impl Handler<Admit> for RoomActor {
+    type Result = ResponseFuture<Result<(), RoomError>>;
+
+    fn handle(&mut self, msg: Admit, _ctx: &mut Self::Context) -> Self::Result {
+        let (store, cached) = (self.store.clone(), self.booking.clone());
+        let (booking_id, window) = (self.booking_id, self.window);
+        Box::pin(async move {
+            admitted(store.as_ref(), cached, booking_id, &msg.who, window)
+                .await
+                .map(|_| ())
+        })
     }
 }
 

@@ -31,6 +31,9 @@ pub const MAX_PASSWORD_CHARS: usize = 256;
 /// that is already throttled.
 const MIN_PASSWORD_SCORE: zxcvbn::Score = zxcvbn::Score::Three;
 
+/// A sign-in attempt before confirming mails a fresh link at most this often.
+const VERIFICATION_RESEND_MINUTES: i64 = 10;
+
 /// Registers this module's routes.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/register", web::post().to(register))
@@ -422,7 +425,16 @@ pub async fn verify_email(
         .await?
         .ok_or(ApiError::InvalidToken)?;
     tracing::Span::current().record("user_id", tracing::field::display(user.id));
+    // A confirmation link signs in only the first time an address is confirmed: once it is,
+    // leftover links (sent at each early sign-in attempt) must not act as password-less
+    // logins, so they are refused and voided.
+    if users::email_verified(&mut tx, user.id).await? {
+        email_tokens::revoke_all(&mut tx, user.id, Some(Purpose::VerifyEmail)).await?;
+        tx.commit().await?;
+        return Err(ApiError::InvalidToken);
+    }
     users::mark_email_verified(&mut tx, user.id).await?;
+    email_tokens::revoke_all(&mut tx, user.id, Some(Purpose::VerifyEmail)).await?;
     let token = start_session(&mut tx, user.id, &req).await?;
     audit_user(&mut tx, Some(user.id), "user.email_verified", json!({})).await?;
     tx.commit().await?;
@@ -450,14 +462,15 @@ pub async fn login(
     let counter = Throttle::for_login(state.bus.connection(), prefix, &body.email, address);
 
     // Refuse before any work while the account or the address owes a wait. Attempts made
-    // while waiting count as failures too, so hammering only lengthens the wait.
+    // while waiting count against the address only, so hammering lengthens the attacker's
+    // own wait, not the account owner's.
     let wait = counter
         .wait_seconds()
         .await
         .map_err(|e| ApiError::Internal(e.into()))?;
     if wait > 0 {
         counter
-            .record_failure()
+            .record_refused()
             .await
             .map_err(|e| ApiError::Internal(e.into()))?;
         let mut conn = state.pool.acquire().await?;
@@ -494,7 +507,10 @@ pub async fn login(
         tracing::info!("password hash upgraded to current parameters");
     }
     if !credentials.email_verified {
-        send_verification(&state, &mut tx, &user).await?;
+        let window = chrono::Duration::minutes(VERIFICATION_RESEND_MINUTES);
+        if !email_tokens::sent_recently(&mut tx, user.id, Purpose::VerifyEmail, window).await? {
+            send_verification(&state, &mut tx, &user).await?;
+        }
         tx.commit().await?;
         return Err(ApiError::EmailUnverified);
     }
@@ -612,9 +628,14 @@ pub async fn change_password(
     let mut conn = state.pool.acquire().await?;
     let stored = users::password_hash(&mut conn, user.id).await?;
     drop(conn);
-    if !auth::verify_password(body.current_password, Some(stored)).await? {
-        return Err(ApiError::InvalidCredentials);
-    }
+    let check = async {
+        match auth::verify_password(body.current_password, Some(stored)).await? {
+            true => Ok(()),
+            false => Err(ApiError::InvalidCredentials),
+        }
+    };
+    let wrong = |e: &ApiError| matches!(e, ApiError::InvalidCredentials);
+    crate::throttle::reauthenticate(&state, user.id, check, wrong).await?;
 
     let mut tx = state.pool.begin().await?;
     let ended = replace_password(
@@ -645,6 +666,8 @@ async fn replace_password(
     let hash = auth::hash_password(new_password).await?;
     users::set_password_hash(tx, user.id, &hash, true).await?;
     let ended = sessions::revoke_all(tx, user.id, None).await?;
+    // Any other reset or confirmation link in the mailbox dies with the old password.
+    email_tokens::revoke_all(tx, user.id, None).await?;
     let detail = json!({ "sessions_ended": ended.len() });
     audit_user(tx, Some(user.id), action, detail).await?;
     email::enqueue(tx, &password_changed_mail(state, &user.email)).await?;
@@ -674,35 +697,54 @@ pub async fn request_password_reset(
     body: web::Json<ResetRequest>,
 ) -> Result<HttpResponse, ApiError> {
     throttle_by_address(&state, &req, "reset").await?;
-    let found = users::credentials_by_email(&state.pool, body.email.trim()).await?;
-    if let Some(credentials) = found {
-        let user = credentials.user;
-        tracing::Span::current().record("user_id", tracing::field::display(user.id));
-        let mut tx = state.pool.begin().await?;
-        let token = email_tokens::issue(&mut tx, user.id, Purpose::ResetPassword).await?;
-        let mail = Email {
-            to: user.email.clone(),
-            subject: "Reset your Paranimo password".into(),
-            body_text: format!(
-                "To choose a new password, open this link within 30 minutes:\n\n{}\n\n\
-                 Using it signs you out on every device. If you did not ask for this, \
-                 ignore this message.\n",
-                link(&state, "reset-password", &token)
-            ),
-        };
-        email::enqueue(&mut tx, &mail).await?;
-        audit_user(
-            &mut tx,
-            Some(user.id),
-            "user.password_reset_requested",
-            json!({}),
-        )
-        .await?;
-        tx.commit().await?;
-    }
+
+    // The lookup, link and mail happen after the answer, so its timing is the same whether
+    // or not the address has an account.
+    let email = body.into_inner().email;
+    let span = tracing::Span::current();
+    actix_web::rt::spawn(tracing::Instrument::instrument(
+        async move {
+            if let Err(e) = send_reset_link(&state, email.trim()).await {
+                tracing::error!(error = %e, "could not prepare a password reset mail");
+            }
+        },
+        span,
+    ));
     Ok(HttpResponse::Accepted().json(Accepted {
         status: "check_your_email",
     }))
+}
+
+/// Mails a reset link when the address has an account; does nothing otherwise.
+async fn send_reset_link(state: &AppState, address: &str) -> Result<(), ApiError> {
+    let Some(credentials) = users::credentials_by_email(&state.pool, address).await? else {
+        return Ok(());
+    };
+    let user = credentials.user;
+    tracing::Span::current().record("user_id", tracing::field::display(user.id));
+    let mut tx = state.pool.begin().await?;
+    let token = email_tokens::issue(&mut tx, user.id, Purpose::ResetPassword).await?;
+    let mail = Email {
+        to: user.email.clone(),
+        subject: "Reset your Paranimo password".into(),
+        body_text: format!(
+            "To choose a new password, open this link within 30 minutes:\n\n{}\n\n\
+             Using it signs you out on every device. If you did not ask for this, \
+             ignore this message.\n",
+            link(state, "reset-password", &token)
+        ),
+    };
+    email::enqueue(&mut tx, &mail).await?;
+    audit_user(
+        &mut tx,
+        Some(user.id),
+        "user.password_reset_requested",
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    state.mail.wake();
+    Ok(())
 }
 
 /// Sets a new password from a reset link (once), and signs the account out everywhere.

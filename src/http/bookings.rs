@@ -139,15 +139,26 @@ pub async fn cancel(
     Ok(web::Json(cancelled))
 }
 
-/// A booking's conversation, oldest first, for its two parties only.
-#[utoipa::path(get, path = "/api/bookings/{id}/messages", responses((status = 200, body = Vec<ChatMessage>),
-    (status = 404, body = ErrorBody)))]
+/// Which page of a conversation to read.
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct ConversationQuery {
+    /// Only messages created before this time (the `created_at` of the oldest one shown).
+    pub before: Option<DateTime<Utc>>,
+}
+
+/// A booking's conversation for its two parties only: the newest 200 messages, oldest
+/// first; pass `before` to page back.
+#[utoipa::path(get, path = "/api/bookings/{id}/messages", params(ConversationQuery),
+    responses((status = 200, body = Vec<ChatMessage>), (status = 404, body = ErrorBody)))]
 pub async fn conversation(
     state: web::Data<AppState>,
     current: CurrentUser,
     id: web::Path<uuid::Uuid>,
+    query: web::Query<ConversationQuery>,
 ) -> Result<web::Json<Vec<ChatMessage>>, ApiError> {
     let booking =
         authorised_booking(&state, &current, *id, |b| Action::ReadConversation(b)).await?;
-    Ok(web::Json(messages::list(&state.pool, booking.id).await?))
+    Ok(web::Json(
+        messages::page(&state.pool, booking.id, query.before).await?,
+    ))
 }

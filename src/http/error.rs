@@ -147,6 +147,7 @@ impl From<PortError> for ApiError {
     fn from(e: PortError) -> Self {
         match e {
             PortError::NotFound => ApiError::NotFound,
+            PortError::LimitReached => ApiError::Validation("limit reached".into()),
             PortError::Conflict => ApiError::SlotTaken,
             PortError::Unavailable(cause) => ApiError::Internal(anyhow::anyhow!(cause)),
         }
@@ -168,6 +169,10 @@ impl From<CalendarError> for ApiError {
             CalendarError::InPast => ApiError::InPast,
             CalendarError::SlotTaken => ApiError::SlotTaken,
             CalendarError::AlreadyStarted => ApiError::AlreadyStarted,
+            CalendarError::TooManyBookings => ApiError::Validation(format!(
+                "you can hold at most {} upcoming sessions; cancel one to book another",
+                crate::store::bookings::MAX_UPCOMING_PER_CLIENT
+            )),
             CalendarError::InvalidAvailability(e) => ApiError::Validation(e.to_string()),
             CalendarError::Port(e) => e.into(),
         }

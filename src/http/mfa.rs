@@ -99,9 +99,15 @@ pub async fn enrol(
     let mut conn = state.pool.acquire().await?;
     let stored = crate::store::users::password_hash(&mut conn, user.id).await?;
     drop(conn);
-    if !crate::auth::verify_password(body.into_inner().password, Some(stored)).await? {
-        return Err(ApiError::InvalidCredentials);
-    }
+    let password = body.into_inner().password;
+    let check = async {
+        match crate::auth::verify_password(password, Some(stored)).await? {
+            true => Ok(()),
+            false => Err(ApiError::InvalidCredentials),
+        }
+    };
+    let wrong = |e: &ApiError| matches!(e, ApiError::InvalidCredentials);
+    crate::throttle::reauthenticate(&state, user.id, check, wrong).await?;
     let enrolment = mfa::begin_enrolment(&state.pool, user.id, &user.email).await?;
     Ok(secret_response(EnrolmentView {
         secret: enrolment.secret,
@@ -138,7 +144,9 @@ pub async fn disable(
     body: web::Json<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let user = &current.user;
-    mfa::disable(&state.pool, user.id, user.role, &body.code).await?;
+    let disable = mfa::disable(&state.pool, user.id, user.role, &body.code);
+    let wrong = |e: &mfa::MfaError| matches!(e, mfa::MfaError::InvalidCode);
+    crate::throttle::reauthenticate(&state, user.id, disable, wrong).await?;
     tracing::info!("second factor disabled");
     Ok(HttpResponse::NoContent().finish())
 }
@@ -153,7 +161,9 @@ pub async fn regenerate_recovery_codes(
     current: CurrentUser,
     body: web::Json<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let codes = mfa::regenerate_recovery_codes(&state.pool, current.user.id, &body.code).await?;
+    let regenerate = mfa::regenerate_recovery_codes(&state.pool, current.user.id, &body.code);
+    let wrong = |e: &mfa::MfaError| matches!(e, mfa::MfaError::InvalidCode);
+    let codes = crate::throttle::reauthenticate(&state, current.user.id, regenerate, wrong).await?;
     Ok(secret_response(RecoveryCodesView {
         recovery_codes: codes,
     }))

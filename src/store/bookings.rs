@@ -10,6 +10,10 @@ use paranimo_actors::ports::{NewBooking, PortError, StoredBooking};
 use serde_json::json;
 use sqlx::{PgConnection, PgPool, Row};
 
+/// Most upcoming confirmed sessions one client may hold at once: enough for weekly sessions
+/// across the whole booking horizon, too few to empty a therapist's calendar.
+pub const MAX_UPCOMING_PER_CLIENT: i64 = 8;
+
 /// How many times a booking transaction is retried after a deadlock before giving up. Racing
 /// inserts of overlapping rows can each wait on the other inside the exclusion constraint;
 /// PostgreSQL then aborts one (after `deadlock_timeout`), and its retry sees the winner.
@@ -64,13 +68,22 @@ pub async fn find(pool: &PgPool, id: BookingId) -> Result<Option<Booking>, sqlx:
     find_in(&mut conn, id).await
 }
 
-/// The user's bookings as client or therapist, newest first.
+/// The user's bookings as client or therapist: every one that has not ended, soonest
+/// first, then the most recent 100 that have, newest first. Upcoming sessions are never
+/// pushed out of view by old or far-future ones.
 pub async fn list_for_user(pool: &PgPool, user: UserId) -> Result<Vec<Booking>, sqlx::Error> {
-    let sql = concat!(
+    let upcoming = concat!(
         booking_view!(),
-        " WHERE b.client_id = $1 OR b.therapist_id = $1 ORDER BY lower(b.during) DESC LIMIT 500"
+        " WHERE (b.client_id = $1 OR b.therapist_id = $1) AND upper(b.during) > now()",
+        " ORDER BY lower(b.during)"
     );
-    let rows = sqlx::query(sql).bind(user.0).fetch_all(pool).await?;
+    let past = concat!(
+        booking_view!(),
+        " WHERE (b.client_id = $1 OR b.therapist_id = $1) AND upper(b.during) <= now()",
+        " ORDER BY lower(b.during) DESC LIMIT 100"
+    );
+    let mut rows = sqlx::query(upcoming).bind(user.0).fetch_all(pool).await?;
+    rows.extend(sqlx::query(past).bind(user.0).fetch_all(pool).await?);
     rows.iter().map(from_row).collect()
 }
 
@@ -116,7 +129,8 @@ pub async fn insert(pool: &PgPool, new: &NewBooking) -> Result<StoredBooking, Po
                 }
                 return Err(port_error(e));
             }
-            Ok(stored) => return Ok(stored),
+            Ok(Some(stored)) => return Ok(stored),
+            Ok(None) => return Err(PortError::LimitReached),
         }
     }
 }
@@ -134,7 +148,8 @@ async fn by_idempotency_key(pool: &PgPool, new: &NewBooking) -> Result<Option<Bo
     row.as_ref().map(from_row).transpose().map_err(port_error)
 }
 
-async fn try_insert(pool: &PgPool, new: &NewBooking) -> Result<StoredBooking, sqlx::Error> {
+/// One attempt at storing a booking; `None` when the client is at their booking limit.
+async fn try_insert(pool: &PgPool, new: &NewBooking) -> Result<Option<StoredBooking>, sqlx::Error> {
     let mut tx = pool.begin().await?;
 
     if let Some(key) = &new.idempotency_key {
@@ -144,11 +159,29 @@ async fn try_insert(pool: &PgPool, new: &NewBooking) -> Result<StoredBooking, sq
             .fetch_optional(&mut *tx)
             .await?;
         if let Some(row) = row {
-            return Ok(StoredBooking {
+            return Ok(Some(StoredBooking {
                 booking: from_row(&row)?,
                 created: false,
-            });
+            }));
         }
+    }
+
+    // Lock the client's row so their concurrent requests count one after another.
+    sqlx::query("SELECT 1 FROM users WHERE id = $1 FOR UPDATE")
+        .bind(new.client_id.0)
+        .execute(&mut *tx)
+        .await?;
+    let upcoming: i64 = sqlx::query_scalar(
+        r#"
+        SELECT count(*) FROM bookings
+        WHERE client_id = $1 AND status = 'confirmed' AND upper(during) > now()
+        "#,
+    )
+    .bind(new.client_id.0)
+    .fetch_one(&mut *tx)
+    .await?;
+    if upcoming >= MAX_UPCOMING_PER_CLIENT {
+        return Ok(None);
     }
 
     let id = BookingId::new_random();
@@ -179,10 +212,10 @@ async fn try_insert(pool: &PgPool, new: &NewBooking) -> Result<StoredBooking, sq
     };
     audit::record(&mut tx, event).await?;
     tx.commit().await?;
-    Ok(StoredBooking {
+    Ok(Some(StoredBooking {
         booking,
         created: true,
-    })
+    }))
 }
 
 /// Cancels a confirmed booking (with its audit event). `NotFound` if it is not confirmed.

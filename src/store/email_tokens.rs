@@ -74,3 +74,47 @@ pub async fn consume(
     .await?;
     Ok(user.map(UserId))
 }
+
+/// Voids every unused link of the user (for one purpose, or all): after the address is
+/// confirmed, or the password changed or reset, older links must not work any more.
+pub async fn revoke_all(
+    tx: &mut PgConnection,
+    user: UserId,
+    purpose: Option<Purpose>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        r#"
+        UPDATE email_tokens
+        SET used_at = now()
+        WHERE user_id = $1 AND used_at IS NULL AND ($2::text IS NULL OR purpose = $2)
+        "#,
+    )
+    .bind(user.0)
+    .bind(purpose.map(Purpose::as_str))
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Whether a link of this purpose was sent to the user within `window`, so a repeated
+/// trigger (signing in before confirming) does not mail the address again and again.
+pub async fn sent_recently(
+    tx: &mut PgConnection,
+    user: UserId,
+    purpose: Purpose,
+    window: Duration,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        r#"
+        SELECT EXISTS (
+            SELECT 1 FROM email_tokens
+            WHERE user_id = $1 AND purpose = $2 AND created_at > $3
+        )
+        "#,
+    )
+    .bind(user.0)
+    .bind(purpose.as_str())
+    .bind(Utc::now() - window)
+    .fetch_one(tx)
+    .await
+}

@@ -74,18 +74,32 @@ pub async fn insert(pool: &PgPool, new: &NewMessage) -> Result<(ChatMessage, boo
     Ok((message, true))
 }
 
-/// A booking's conversation, oldest first.
-pub async fn list(pool: &PgPool, booking: BookingId) -> Result<Vec<ChatMessage>, sqlx::Error> {
+/// Most messages returned by one page of a conversation.
+pub const PAGE_SIZE: i64 = 200;
+
+/// One page of a booking's conversation, oldest first: the newest [`PAGE_SIZE`] messages, or
+/// the newest ones created before `before` when paging back.
+pub async fn page(
+    pool: &PgPool,
+    booking: BookingId,
+    before: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Vec<ChatMessage>, sqlx::Error> {
     let rows = sqlx::query(
         r#"
         SELECT id, booking_id, sender_id, client_msg_id, body, created_at
-        FROM messages
-        WHERE booking_id = $1
+        FROM (
+            SELECT id, booking_id, sender_id, client_msg_id, body, created_at
+            FROM messages
+            WHERE booking_id = $1 AND ($2::timestamptz IS NULL OR created_at < $2)
+            ORDER BY created_at DESC, id DESC
+            LIMIT $3
+        ) newest
         ORDER BY created_at, id
-        LIMIT 1000
         "#,
     )
     .bind(booking.0)
+    .bind(before)
+    .bind(PAGE_SIZE)
     .fetch_all(pool)
     .await?;
     rows.iter().map(from_row).collect()

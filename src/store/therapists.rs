@@ -47,7 +47,8 @@ macro_rules! profile_columns {
     };
 }
 
-/// Creates or replaces the profile; `verified` is kept, since only staff may change it.
+/// Creates or replaces the profile. `verified` is kept only while the name, professional
+/// body and membership number stay the same: only staff may set it.
 pub async fn upsert_profile(
     tx: &mut PgConnection,
     p: &TherapistProfile,
@@ -65,6 +66,12 @@ pub async fn upsert_profile(
             fee_pence = EXCLUDED.fee_pence,
             session_minutes = EXCLUDED.session_minutes,
             timezone = EXCLUDED.timezone,
+            -- Staff verified a name, body and number together: a change to any of them
+            -- needs checking again.
+            verified = therapist_profiles.verified
+                AND therapist_profiles.full_name = EXCLUDED.full_name
+                AND therapist_profiles.professional_body = EXCLUDED.professional_body
+                AND therapist_profiles.membership_number = EXCLUDED.membership_number,
             updated_at = now()
         RETURNING "#,
         profile_columns!()

@@ -97,6 +97,14 @@ pub async fn password_hash(conn: &mut PgConnection, id: UserId) -> Result<String
         .await
 }
 
+/// Whether the account's address has been confirmed.
+pub async fn email_verified(conn: &mut PgConnection, id: UserId) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT email_verified_at IS NOT NULL FROM users WHERE id = $1")
+        .bind(id.0)
+        .fetch_one(conn)
+        .await
+}
+
 /// Records that the address was confirmed (the first time only).
 pub async fn mark_email_verified(conn: &mut PgConnection, id: UserId) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -22,7 +22,7 @@ use paranimo_actors::ports::{EventBus, Replay, SubscriberId, TopicEvent};
 use paranimo_actors::protocol::{
     ClientFrame, ErrorCode, MAX_CLIENT_ID_BYTES, PROTOCOL_VERSION, ServerFrame, Topic,
 };
-use paranimo_actors::room::{Join, Leave, RoomError, Signal};
+use paranimo_actors::room::{Admit, Join, Leave, RoomError, Signal};
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroU32;
 use std::time::{Duration, Instant};
@@ -35,8 +35,10 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(45);
 
 /// Frames waiting to be written to one socket. A healthy browser drains this in
-/// milliseconds; a full queue means the client stopped reading.
-pub const OUTBOX_CAPACITY: usize = 256;
+/// milliseconds; a full queue means the client stopped reading. It holds more than a whole
+/// topic history, so a client catching up after a reconnect is never taken for a slow one.
+/// The queue's memory grows only with what is actually waiting.
+pub const OUTBOX_CAPACITY: usize = 2 * crate::bus::HISTORY_LEN as usize + 64;
 
 /// Incoming events queued for this actor before the bus sees it as slow.
 const MAILBOX_CAPACITY: usize = 1024;
@@ -82,6 +84,8 @@ pub struct ConnectionActor {
     rooms: HashSet<BookingId>,
     limiter: DefaultDirectRateLimiter,
     last_heard: Instant,
+    /// Set once the connection is closing: nothing more is queued or logged for it.
+    closing: bool,
     span: tracing::Span,
 }
 
@@ -117,6 +121,7 @@ impl ConnectionActor {
             rooms: HashSet::new(),
             limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
             last_heard: Instant::now(),
+            closing: false,
             span,
         }
     }
@@ -124,6 +129,9 @@ impl ConnectionActor {
     /// Queues text for the client, or closes the connection when the queue is (nearly)
     /// full. Two places stay free for the `closing` frame and the close itself.
     fn push(&mut self, ctx: &mut Context<Self>, text: String) {
+        if self.closing {
+            return;
+        }
         if self.outbox.capacity() <= 2 {
             tracing::warn!(parent: &self.span, "client is not reading; closing its connection");
             self.close(
@@ -153,6 +161,9 @@ impl ConnectionActor {
     }
 
     fn close(&mut self, ctx: &mut Context<Self>, reason: &str, code: CloseCode) {
+        if std::mem::replace(&mut self.closing, true) {
+            return;
+        }
         let closing = ServerFrame::Closing {
             reason: reason.to_owned(),
         };
@@ -438,14 +449,37 @@ impl ConnectionActor {
         )
     }
 
-    /// Enters a room: subscribes first, so no signal sent right after our arrival is missed,
-    /// and counts as inside before asking the room, so signalling in answer to the presence
-    /// event (which can arrive before our ack) is accepted; both are undone if refused.
+    /// Enters a room in three steps: the room first says whether we may enter at all, so a
+    /// stranger never follows its topic even for a moment; then we follow the topic, so no
+    /// signal sent right after our arrival is missed; then we enter, which announces us. We
+    /// count as inside from the start, so signalling in answer to the presence event (which
+    /// can arrive before our ack) is accepted; everything is undone if refused.
     fn join_room(&mut self, ctx: &mut Context<Self>, id: String, booking: BookingId) {
         if !self.rooms.insert(booking) {
             self.error(ctx, Some(id), ErrorCode::Invalid, "already in this room");
             return;
         }
+        let who = self.principal;
+        let room = self.app.room(booking);
+        ctx.spawn(
+            room.send(Admit { who })
+                .into_actor(self)
+                .map(move |admitted, act, ctx| {
+                    let refusal = match admitted {
+                        Ok(Ok(())) => {
+                            act.enter_room(ctx, id, booking);
+                            return;
+                        }
+                        Ok(Err(e)) => room_error(id, e, act),
+                        Err(e) => act.internal(id, &e),
+                    };
+                    act.rooms.remove(&booking);
+                    act.send(ctx, &refusal);
+                }),
+        );
+    }
+
+    fn enter_room(&mut self, ctx: &mut Context<Self>, id: String, booking: BookingId) {
         let topic = Topic::Room(booking);
         let who = self.principal;
         self.follow(ctx, topic, None, move |act, ctx, topic, _seq| {

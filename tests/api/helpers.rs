@@ -326,6 +326,28 @@ impl Client {
         .expect("a mail was queued")
     }
 
+    /// The token of the newest mail to `to` whose subject contains `subject`, waiting for it
+    /// to be queued (some mails are prepared after the request is answered).
+    pub async fn mailed_token_about(&self, to: &str, subject: &str) -> String {
+        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        loop {
+            let (latest, body) = self.last_mail(to).await;
+            if latest.contains(subject) {
+                let start = body.find("token=").expect("mail holds a link") + "token=".len();
+                return body[start..]
+                    .split_whitespace()
+                    .next()
+                    .expect("token")
+                    .to_owned();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no mail about {subject:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The token of the newest link mailed to `to`.
     pub async fn mailed_token(&self, to: &str) -> String {
         let (_, body) = self.last_mail(to).await;

@@ -17,8 +17,9 @@ async fn sign_in(client: &mut Client, email: &str, password: &str) -> u16 {
     reply.status.as_u16()
 }
 
-/// Twenty wrong passwords in a row slow the next attempt for that account and that address,
-/// even with the right password, but not another account from another address.
+/// Twenty wrong passwords in a row slow the next attempt at that account from that address,
+/// and that address at any account, but not other accounts, nor the owner signing in from
+/// their own address (so failing on purpose cannot lock an owner out).
 #[actix_web::test]
 async fn repeated_wrong_passwords_slow_that_account_and_address_only() {
     let app = TestApp::spawn().await;
@@ -40,29 +41,33 @@ async fn repeated_wrong_passwords_slow_that_account_and_address_only() {
         assert!(matches!(reply.status.as_u16(), 401 | 429), "{}", reply.body);
     }
 
-    let owner = app.client();
-    let slowed = owner
+    let again = attacker
         .post_json("/api/auth/login", &login_body(&victim_email, TEST_PASSWORD))
         .await;
     assert_eq!(
-        slowed.status, 429,
-        "the account is slowed even for its owner's right password"
+        again.status, 429,
+        "that account from that address, even with the right password"
     );
-    assert!(slowed.set_cookie.is_none());
-    let from_attacker = attacker
+    assert!(again.set_cookie.is_none());
+    let elsewhere = attacker
         .post_json(
             "/api/auth/login",
             &login_body(&bystander_email, TEST_PASSWORD),
         )
         .await;
     assert_eq!(
-        from_attacker.status, 429,
+        elsewhere.status, 429,
         "the guessing address is slowed for every account"
     );
     assert_eq!(
         sign_in(&mut bystander, &bystander_email, TEST_PASSWORD).await,
         200,
         "others are not"
+    );
+    assert_eq!(
+        sign_in(&mut victim, &victim_email, TEST_PASSWORD).await,
+        200,
+        "nor the owner"
     );
 
     let throttled: i64 = sqlx::query_scalar(
@@ -72,6 +77,49 @@ async fn repeated_wrong_passwords_slow_that_account_and_address_only() {
     .await
     .unwrap();
     assert!(throttled >= 2);
+}
+
+/// Guesses spread over many addresses still slow the account they aim at.
+#[actix_web::test]
+async fn guesses_from_many_addresses_slow_the_account() {
+    let app = TestApp::spawn().await;
+    let email = format!("{}@example.test", uuid::Uuid::new_v4());
+    app.client().register("client", Some(&email)).await;
+    for _ in 0..20 {
+        let botnet_member = app.client();
+        let reply = botnet_member
+            .post_json("/api/auth/login", &login_body(&email, "wrong guess 123"))
+            .await;
+        assert_eq!(reply.status, 401);
+    }
+    let next = app
+        .client()
+        .post_json("/api/auth/login", &login_body(&email, "wrong guess 456"))
+        .await;
+    next.expect_error(429, "rate_limited");
+}
+
+/// A signed-in session cannot guess the password (or second-factor codes) without limit.
+#[actix_web::test]
+async fn a_signed_in_session_cannot_guess_the_password() {
+    let app = TestApp::spawn().await;
+    let client = app.new_client().await;
+    let wrong = json!({ "current_password": "not it at all 9", "new_password": "orchard tunnel maple 4471" });
+    for _ in 0..5 {
+        client
+            .post_json("/api/auth/password", &wrong)
+            .await
+            .expect_error(401, "invalid_credentials");
+    }
+    client
+        .post_json("/api/auth/password", &wrong)
+        .await
+        .expect_error(429, "rate_limited");
+    let enrol = json!({ "password": "still not it 22" });
+    client
+        .post_json("/api/mfa/enrol", &enrol)
+        .await
+        .expect_error(429, "rate_limited");
 }
 
 /// A reset link works once, signs the account out everywhere (closing open sockets), and
@@ -101,7 +149,7 @@ async fn password_reset_links_are_single_use_expire_and_sign_out_everywhere() {
         "same answer for nobody"
     );
 
-    let token = anonymous.mailed_token(&email).await;
+    let token = anonymous.mailed_token_about(&email, "Reset").await;
     let new_password = "harbour violet sketch 9120";
     let confirm = json!({ "token": token, "new_password": new_password });
     anonymous
@@ -130,7 +178,7 @@ async fn password_reset_links_are_single_use_expire_and_sign_out_everywhere() {
         .post_json("/api/auth/password-reset", &json!({ "email": email }))
         .await
         .expect_status(202);
-    let stale = anonymous.mailed_token(&email).await;
+    let stale = anonymous.mailed_token_about(&email, "Reset").await;
     sqlx::query(
         "UPDATE email_tokens SET expires_at = now() - interval '1 minute' WHERE used_at IS NULL",
     )

@@ -126,7 +126,7 @@ async fn no_secret_or_address_reaches_the_log() {
         .post_json("/api/auth/password-reset", &json!({ "email": email }))
         .await
         .expect_status(202);
-    let reset_token = client.mailed_token(&email).await;
+    let reset_token = client.mailed_token_about(&email, "Reset").await;
     secrets.push(reset_token.clone());
     let new_password = "copper lantern drift 5521";
     secrets.push(new_password.into());
