@@ -27,6 +27,15 @@ use std::time::Duration;
 /// Events kept per topic for replay after a reconnect.
 pub const HISTORY_LEN: i64 = 1000;
 
+/// Events kept for replay on `topic`. Room signalling is never replayed (a rejoin starts a
+/// fresh negotiation) and carries network addresses, so it is not kept at all.
+fn history_len(topic: Topic) -> i64 {
+    match topic {
+        Topic::Room(_) => 0,
+        _ => HISTORY_LEN,
+    }
+}
+
 /// How long a topic's history is kept after its last event.
 pub const HISTORY_TTL_SECONDS: i64 = 24 * 60 * 60;
 
@@ -36,9 +45,11 @@ pub const PRESENCE_TTL_SECONDS: i64 = 60;
 const PUBLISH_SCRIPT: &str = r#"
 local seq = redis.call('INCR', KEYS[1])
 local frame = '{"type":"event","topic":' .. ARGV[1] .. ',"seq":' .. seq .. ',"event":' .. ARGV[2] .. '}'
-redis.call('RPUSH', KEYS[2], frame)
-redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
-redis.call('EXPIRE', KEYS[2], ARGV[4])
+if tonumber(ARGV[3]) > 0 then
+  redis.call('RPUSH', KEYS[2], frame)
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 redis.call('PUBLISH', KEYS[3], frame)
 return seq
 "#;
@@ -291,7 +302,7 @@ impl EventBus for RedisBus {
             .key(self.key("ev", topic))
             .arg(topic_json)
             .arg(event_json)
-            .arg(HISTORY_LEN)
+            .arg(history_len(topic))
             .arg(HISTORY_TTL_SECONDS)
             .invoke_async(&mut conn)
             .await

@@ -55,6 +55,9 @@ pub enum CalendarError {
     /// Someone else holds the slot (or the client has another session then).
     #[error("that slot has just been taken")]
     SlotTaken,
+    /// The idempotency key was already used for a different booking.
+    #[error("that Idempotency-Key was already used for a different booking")]
+    KeyReused,
     /// The client already holds the most upcoming sessions one client may.
     #[error("you already have the most upcoming sessions one person can book")]
     TooManyBookings,
@@ -305,7 +308,7 @@ impl Handler<Book> for CalendarActor {
             let store = act.store.clone();
             let insert = async move { store.insert_booking(&request).await };
 
-            Box::pin(insert.into_actor(act).then(|stored, act, _| {
+            Box::pin(insert.into_actor(act).then(move |stored, act, _| {
                 let stored = match stored {
                     Ok(stored) => stored,
                     Err(PortError::Conflict) => {
@@ -323,7 +326,14 @@ impl Handler<Book> for CalendarActor {
                     cache.bookings.insert(booking.id, booking.slot());
                 }
                 if !stored.created {
-                    return Box::pin(fut::ready(Ok((booking, false))));
+                    // The key matched an earlier booking: only a true retry gets it back.
+                    let same = booking.therapist_id == act.therapist && booking.slot() == slot;
+                    let answer = if same {
+                        Ok((booking, false))
+                    } else {
+                        Err(CalendarError::KeyReused)
+                    };
+                    return Box::pin(fut::ready(answer));
                 }
 
                 tracing::info!(booking = %booking.id, therapist = %booking.therapist_id, "booked");

@@ -52,6 +52,7 @@ pub const SESSION_MINUTES_RANGE: std::ops::RangeInclusive<i32> = 15..=180;
 /// One weekly window in the therapist's own time zone, e.g. Monday 09:00–17:00.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct AvailabilityRule {
     /// ISO weekday: 1 is Monday, 7 is Sunday.
     pub weekday: u8,

@@ -84,6 +84,12 @@ fn validate(msg: &Post) -> Result<(), MailboxError> {
     if msg.client_msg_id.is_empty() || msg.client_msg_id.len() > MAX_CLIENT_ID_BYTES {
         return Err(MailboxError::Invalid("the frame id must be 1 to 64 bytes"));
     }
+    let control = |c: char| c.is_control() && !matches!(c, '\n' | '\r' | '\t');
+    if msg.body.chars().any(control) || msg.client_msg_id.chars().any(char::is_control) {
+        return Err(MailboxError::Invalid(
+            "a message cannot hold control characters",
+        ));
+    }
     if msg.body.trim().is_empty() {
         return Err(MailboxError::Invalid("a message cannot be empty"));
     }

@@ -165,16 +165,7 @@ impl From<&users::UserRecord> for UserEnvelope {
 }
 
 fn normalise_email(email: &str) -> Result<String, ApiError> {
-    let email = email.trim();
-    let valid = email.len() <= 254
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
-        })
-        && !email.chars().any(char::is_whitespace);
-    if !valid {
-        return Err(ApiError::Validation("enter a valid email address".into()));
-    }
-    Ok(email.to_owned())
+    crate::http::input::email(email)
 }
 
 /// NIST SP 800-63B in spirit: a length floor, no composition rules, and a refusal of
@@ -220,10 +211,7 @@ fn display_name(requested: Option<String>, role: Role) -> Result<String, ApiErro
         .map(|n| n.trim().to_owned())
         .filter(|n| !n.is_empty())
     {
-        Some(name) if name.chars().count() > 60 => Err(ApiError::Validation(
-            "the display name must be at most 60 characters".into(),
-        )),
-        Some(name) => Ok(name),
+        Some(name) => crate::http::input::single_line("the display name", &name, 60),
         None => {
             let kind = if role == Role::Therapist {
                 "Therapist"
@@ -481,7 +469,12 @@ pub async fn login(
     }
 
     // Verify even for an unknown email, against a decoy, so both take the same time.
-    let found = users::credentials_by_email(&state.pool, body.email.trim()).await?;
+    // Text no address can hold (NUL, other control characters) is simply an unknown account.
+    let plausible = !body.email.chars().any(char::is_control);
+    let found = match plausible {
+        true => users::credentials_by_email(&state.pool, body.email.trim()).await?,
+        false => None,
+    };
     let stored = found.as_ref().map(|c| c.password_hash.clone());
     let valid = auth::verify_password(body.password.clone(), stored).await?;
     let Some(credentials) = found.filter(|_| valid) else {
@@ -717,6 +710,9 @@ pub async fn request_password_reset(
 
 /// Mails a reset link when the address has an account; does nothing otherwise.
 async fn send_reset_link(state: &AppState, address: &str) -> Result<(), ApiError> {
+    if address.chars().any(char::is_control) {
+        return Ok(());
+    }
     let Some(credentials) = users::credentials_by_email(&state.pool, address).await? else {
         return Ok(());
     };

@@ -169,6 +169,7 @@ impl From<CalendarError> for ApiError {
             CalendarError::InPast => ApiError::InPast,
             CalendarError::SlotTaken => ApiError::SlotTaken,
             CalendarError::AlreadyStarted => ApiError::AlreadyStarted,
+            CalendarError::KeyReused => ApiError::Validation(e.to_string()),
             CalendarError::TooManyBookings => ApiError::Validation(format!(
                 "you can hold at most {} upcoming sessions; cancel one to book another",
                 crate::store::bookings::MAX_UPCOMING_PER_CLIENT

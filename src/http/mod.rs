@@ -7,13 +7,15 @@ pub mod client_profiles;
 pub mod devices;
 pub mod error;
 pub mod health;
+pub mod input;
 pub mod mfa;
 pub mod openapi;
 pub mod rtc;
 pub mod therapists;
 
 use crate::state::AppState;
-use actix_web::body::MessageBody;
+use actix_web::ResponseError;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{Method, header};
 use actix_web::middleware::Next;
@@ -24,6 +26,7 @@ use error::ApiError;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(health::routes).service(
         web::scope("/api")
+            .wrap(api_cache_headers())
             .app_data(error::json_config())
             .app_data(error::query_config())
             .app_data(error::path_config())
@@ -51,10 +54,13 @@ pub fn origin_allowed(req: &actix_web::HttpRequest, public_origin: &str) -> bool
 
 /// CSRF defence: a cookie-authenticated write must come from our own origin. Browsers always
 /// send `Origin` on cross-site and same-site writes, so a missing or foreign one is refused.
+///
+/// The refusal is returned as a response rather than an error, so the middleware around it
+/// (security headers) still applies to it.
 pub async fn require_same_origin_writes(
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !safe {
         let public_origin = req
@@ -62,10 +68,17 @@ pub async fn require_same_origin_writes(
             .map(|s| s.settings.public_origin.clone())
             .unwrap_or_default();
         if !origin_allowed(req.request(), &public_origin) {
-            return Err(ApiError::CrossOrigin.into());
+            let refusal = ApiError::CrossOrigin.error_response();
+            return Ok(req.into_response(refusal).map_into_right_body());
         }
     }
-    next.call(req).await
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+/// Marks every API answer as not to be stored by any cache: they are personal. Handlers that
+/// set their own `Cache-Control` keep it.
+pub fn api_cache_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new().add((header::CACHE_CONTROL, "no-store"))
 }
 
 /// Content-Security-Policy for the app: our own scripts and styles only, media from the

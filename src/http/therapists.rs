@@ -74,13 +74,7 @@ pub struct SlotsResponse {
 }
 
 fn required(field: &str, value: &str, max: usize) -> Result<String, ApiError> {
-    let value = value.trim();
-    if value.is_empty() || value.chars().count() > max {
-        return Err(ApiError::Validation(format!(
-            "{field} must be 1 to {max} characters"
-        )));
-    }
-    Ok(value.to_owned())
+    crate::http::input::single_line(field, value, max)
 }
 
 /// Every therapist with a public profile.
@@ -137,7 +131,7 @@ pub async fn put_profile(
         full_name: required("full name", &body.full_name, 120)?,
         professional_body: required("professional body", &body.professional_body, 120)?,
         membership_number: required("membership number", &body.membership_number, 60)?,
-        bio: body.bio.trim().chars().take(4000).collect(),
+        bio: crate::http::input::multi_line("bio", &body.bio, 4000)?,
         fee_pence: body.fee_pence,
         session_minutes: body.session_minutes,
         timezone: body.timezone,
@@ -248,6 +242,10 @@ pub async fn slots(
 
     // Read the sequence number first: any change after it is replayed to a subscriber that
     // starts from it, so the snapshot plus the replay never miss one.
+    // Only a real therapist gets a calendar actor: random ids must not start actors.
+    if therapists::profile(&state.pool, therapist).await?.is_none() {
+        return Err(ApiError::NotFound);
+    }
     let seq = state
         .bus
         .current_seq(Topic::Availability(therapist))

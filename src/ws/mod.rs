@@ -13,6 +13,9 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use connection::{ConnectionActor, ServerClose};
 use paranimo_actors::protocol::MAX_FRAME_BYTES;
 
+/// Most websockets one session may hold open on one node.
+pub const MAX_SOCKETS_PER_SESSION: usize = 16;
+
 /// Registers the websocket route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/ws", web::get().to(upgrade));
@@ -41,13 +44,26 @@ pub async fn upgrade(
     };
     let user = user.ok_or(ApiError::Unauthenticated)?;
 
+    // One person has a few tabs and devices, never dozens of sockets on one session.
+    let token_hash = sessions::token_hash(&token);
+    let open_here = {
+        let open = state.connections.lock().unwrap_or_else(|e| e.into_inner());
+        open.get(&token_hash)
+            .map(|list| list.iter().filter(|a| a.connected()).count())
+    };
+    if open_here.unwrap_or(0) >= MAX_SOCKETS_PER_SESSION {
+        return Err(ApiError::RateLimited {
+            retry_after_seconds: 5,
+        }
+        .into());
+    }
+
     let (response, session, stream) = actix_ws::handle(&req, body)?;
     let stream = stream
         .max_frame_size(MAX_FRAME_BYTES)
         .aggregate_continuations()
         .max_continuation_size(MAX_FRAME_BYTES);
 
-    let token_hash = sessions::token_hash(&token);
     let app = state.clone();
     let addr = ConnectionActor::create(|ctx| {
         ConnectionActor::new(ctx, app, &user, token_hash.clone(), session, stream)
