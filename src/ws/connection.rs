@@ -178,23 +178,35 @@ impl ConnectionActor {
     }
 
     fn handle_text(&mut self, ctx: &mut Context<Self>, text: &str) {
-        if self.limiter.check().is_err() {
-            self.error(
-                ctx,
-                None,
-                ErrorCode::RateLimited,
-                "too many frames; slow down",
-            );
-            return;
-        }
+        let over_limit = self.limiter.check().is_err();
         let frame = match serde_json::from_str::<ClientFrame>(text) {
             Ok(frame) => frame,
+            Err(_) if over_limit => {
+                self.error(
+                    ctx,
+                    None,
+                    ErrorCode::RateLimited,
+                    "too many frames; slow down",
+                );
+                return;
+            }
             Err(e) => {
                 let message = format!("not a valid frame: {e}");
                 self.error(ctx, None, ErrorCode::BadFrame, &message);
                 return;
             }
         };
+        // Refused frames name their id, so the client knows which command to send again.
+        if over_limit {
+            let id = command_id(&frame).map(str::to_owned);
+            self.error(
+                ctx,
+                id,
+                ErrorCode::RateLimited,
+                "too many frames; slow down",
+            );
+            return;
+        }
         if let Some(id) = command_id(&frame)
             && (id.is_empty() || id.len() > MAX_CLIENT_ID_BYTES)
         {

@@ -13,6 +13,7 @@ mod matrix;
 mod messaging;
 mod mfa;
 mod operations;
+mod regressions;
 mod rooms;
 mod secrets_in_logs;
 mod two_nodes;
