@@ -10,7 +10,7 @@ use std::time::Duration;
 async fn leftover_confirmation_links_do_not_sign_in() {
     let app = TestApp::spawn().await;
     let email = format!("{}@example.test", uuid::Uuid::new_v4());
-    let mut client = app.client();
+    let client = app.client();
     let form =
         json!({ "email": email, "password": TEST_PASSWORD, "role": "client", "adult": true });
     client
