@@ -1,32 +1,146 @@
 //! Paranimo's load generator. It speaks only the public HTTP and websocket protocol (the
-//! wire types come from `paranimo-actors`) and runs named, bounded scenarios against
-//! loopback addresses only.
+//! wire types come from `paranimo-actors`), makes its own accounts and data through the API,
+//! and runs named scenarios with bounded sizes and durations against loopback addresses
+//! only. Each scenario prints a readable table and, as its last line, a one-line JSON
+//! summary with stable keys, so results can be kept and compared.
 //!
-//! Scenarios so far:
-//! - `login`: signs one existing account in over and over from C concurrent clients for D
-//!   seconds and reports logins per second and latency percentiles: the cost of the chosen
-//!   Argon2id parameters on the whole HTTP path.
+//! # Scenarios
 //!
-//! The realtime scenarios (idle, fanout, booking, chat, signalling, reconnect, slow) are
-//! not written yet; they come with the load-testing work.
+//! - `login`: sign-ins per second and their latency for one account (the cost of Argon2id).
+//! - `idle`: N authenticated websockets held open with heartbeats; the server's memory per
+//!   connection (resident set before and after) and the connect rate.
+//! - `fanout`: N subscribers of one therapist's `availability:<id>` while the calendar changes
+//!   K times; delivery latency p50/p99/max and any event missed (by `seq`).
+//! - `booking`: C clients racing for S slots of T therapists; bookings per second and
+//!   latency, then PostgreSQL is checked for overlapping bookings.
+//! - `chat`: P booked pairs exchanging `message.send`; throughput, delivery latency, loss and
+//!   duplicates by message id.
+//! - `signalling`: R rooms, each with two `webrtc` 0.21 peers negotiating through
+//!   `room.join`/`room.signal` and exchanging a data-channel message; rooms per second and
+//!   offer to connected.
+//! - `reconnect`: M subscribers dropped at once and resumed with `since`; time until all have
+//!   caught up, and events replayed, missed and duplicated.
+//! - `slow`: `fanout` twice, the second time with one subscriber that stops reading; the
+//!   others' p99 in both runs and the server's memory over time.
+//!
+//! `--target generic` drives the reference peers (`loadtest/peers/`) through the minimal
+//! protocol they share (no authentication, `ws://127.0.0.1:<port>/ws`); only `idle`,
+//! `fanout` and `chat` exist there.
+//!
+//! # Starting Paranimo for a load run
+//!
+//! A release build against a fresh database, mail written to a folder the generator reads,
+//! and loopback trusted as a proxy so each made-up account may carry its own
+//! `X-Forwarded-For` (otherwise sign-ups are throttled after 10 an hour per address):
+//!
+//! ```sh
+//! cargo build --release
+//! createdb -h 127.0.0.1 -U postgres paranimo_load
+//! ulimit -n 200000   # as root; the server needs one descriptor per connection
+//! DATABASE_URL=postgres://postgres@127.0.0.1:5432/paranimo_load \
+//! REDIS_URL=redis://127.0.0.1:6379 REDIS_PREFIX=load: \
+//! BIND=127.0.0.1:8080 PUBLIC_ORIGIN=http://127.0.0.1:8080 \
+//! MAIL_TRANSPORT=folder:/tmp/paranimo-load-mail TRUSTED_PROXIES=127.0.0.1 \
+//! RUST_LOG=warn ROOM_OPENS_MINUTES_BEFORE=100000 \
+//!   target/release/paranimo serve &
+//! ```
+//!
+//! Then, for example:
+//!
+//! ```sh
+//! L="target/release/paranimo-loadtest --mail-dir /tmp/paranimo-load-mail \
+//!    --accounts-cache /tmp/paranimo-load-accounts.json --server-pid $(pgrep -n paranimo)"
+//! $L idle --connections 2000
+//! $L fanout --subscribers 1000 --events 20
+//! $L booking --clients 50 --slots 100 --therapists 4 \
+//!    --database-url postgres://postgres@127.0.0.1:5432/paranimo_load
+//! $L chat --pairs 50
+//! $L signalling --rooms 20
+//! $L reconnect --connections 1000
+//! $L slow --subscribers 1000
+//! target/release/paranimo-loadtest --target generic --base ws://127.0.0.1:9001 fanout
+//! ```
+//!
+//! `ROOM_OPENS_MINUTES_BEFORE=100000` lets the signalling scenario join rooms of bookings
+//! made weeks ahead. Accounts made once are kept in `--accounts-cache` and reused as long as
+//! the database is the same; the server allows 16 websockets per session, so the
+//! connection scenarios sign in at least one account per 16 sockets.
+//!
+//! Reading the figures:
+//! - Memory per connection is the growth of the server's resident set, so measure `idle`
+//!   on a freshly started server with the accounts already cached: memory freed by earlier
+//!   runs is reused without growing the resident set, and every sign-up's Argon2id hash
+//!   (19 MiB) leaves memory behind in the allocator.
+//! - The load generator raises its own open-files limit to the hard limit (printed on
+//!   standard error); the server needs its own (`ulimit -n` before starting it, or
+//!   `prlimit --pid`), where the machine allows it.
+//! - Past about 25,000 connections the generator spreads its sockets over 127.0.0.2,
+//!   127.0.0.3, … (one source address runs out of ports near 28,000).
+//! - Keep `--connect-concurrency` below the server's listen backlog, or refused SYNs come
+//!   back after a one-second retransmit and show as a 1 s handshake p99.
+//!
+//! Figures from a machine that also compiles or runs other work are smoke checks only.
 
-use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
-use serde_json::json;
-use std::time::{Duration, Instant};
+mod accounts;
+mod net;
+mod scenarios;
+mod stats;
+
+use anyhow::bail;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 
 /// Paranimo load generator (loopback targets only).
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
-    /// The server, e.g. http://127.0.0.1:8080. Must be a loopback address.
+    /// The server: http://127.0.0.1:8080 for Paranimo, ws://127.0.0.1:<port> for a peer.
+    /// Must be a loopback address.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     base: String,
     /// The Origin the server expects (its PUBLIC_ORIGIN); defaults to `base`.
     #[arg(long)]
     origin: Option<String>,
+    /// Paranimo's own protocol, or the minimal one the reference peers speak.
+    #[arg(long, value_enum, default_value_t = Target::Paranimo)]
+    target: Target,
+    /// The server's mail folder (`MAIL_TRANSPORT=folder:<dir>`), to confirm new accounts.
+    #[arg(long)]
+    mail_dir: Option<PathBuf>,
+    /// A JSON file keeping the accounts made, so later runs skip the set-up.
+    #[arg(long)]
+    accounts_cache: Option<PathBuf>,
+    /// The server's process id, to read its resident memory from /proc.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Loopback source addresses to spread connections over (127.0.0.2, …); 0 = as needed.
+    #[arg(long, default_value_t = 0)]
+    source_addresses: usize,
+    /// Websocket handshakes in flight at once. Paranimo's listen backlog is 128 today
+    /// (std's default): far above that, SYNs overflow and wait a 1 s retransmit.
+    #[arg(long, default_value_t = 100)]
+    connect_concurrency: usize,
+    /// Accounts being registered at once during set-up.
+    #[arg(long, default_value_t = 8)]
+    setup_concurrency: usize,
     #[command(subcommand)]
     scenario: Scenario,
+}
+
+/// Which protocol the target speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    Paranimo,
+    Generic,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Paranimo => "paranimo",
+            Target::Generic => "generic",
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -44,112 +158,70 @@ enum Scenario {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
-}
-
-/// Refuses anything but a loopback target: this tool must never load someone else's server.
-fn require_loopback(base: &str) -> anyhow::Result<()> {
-    let url = url::Url::parse(base).context("--base is not a URL")?;
-    let loopback = match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(url::Host::Domain(name)) => name == "localhost",
-        None => false,
-    };
-    if !loopback {
-        bail!("{base} is not a loopback address; the load generator only targets this machine");
-    }
-    Ok(())
-}
-
-/// The value at fraction `q` of sorted samples.
-fn percentile(sorted: &[Duration], q: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[index]
-}
-
-async fn login(
-    base: &str,
-    origin: &str,
-    email: &str,
-    password: &str,
-    concurrency: usize,
-    seconds: u64,
-) -> anyhow::Result<()> {
-    let seconds = seconds.min(120);
-    let http = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    let body = json!({ "email": email, "password": password });
-
-    let workers = (0..concurrency.max(1)).map(|_| {
-        let (http, body) = (http.clone(), body.clone());
-        let (url, origin) = (format!("{base}/api/auth/login"), origin.to_owned());
-        tokio::spawn(async move {
-            let (mut ok, mut failed, mut latencies) = (0_u64, 0_u64, Vec::new());
-            while Instant::now() < deadline {
-                let started = Instant::now();
-                let reply = http
-                    .post(&url)
-                    .header("Origin", &origin)
-                    .json(&body)
-                    .send()
-                    .await;
-                latencies.push(started.elapsed());
-                match reply {
-                    Ok(r) if r.status() == 200 && r.headers().contains_key("set-cookie") => ok += 1,
-                    _ => failed += 1,
-                }
-            }
-            (ok, failed, latencies)
-        })
-    });
-
-    let started = Instant::now();
-    let (mut ok, mut failed, mut latencies) = (0, 0, Vec::new());
-    for worker in workers.collect::<Vec<_>>() {
-        let (o, f, l) = worker.await?;
-        ok += o;
-        failed += f;
-        latencies.extend(l);
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    latencies.sort();
-    let per_second = ok as f64 / elapsed;
-    let (p50, p99) = (percentile(&latencies, 0.5), percentile(&latencies, 0.99));
-
-    println!("scenario  concurrency  seconds  logins  failed  logins/s  p50 ms  p99 ms");
-    println!(
-        "login     {concurrency:>11}  {elapsed:>7.1}  {ok:>6}  {failed:>6}  {per_second:>8.1}  {:>6.1}  {:>6.1}",
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3
-    );
-    let summary = json!({
-        "scenario": "login", "concurrency": concurrency, "seconds": elapsed, "logins": ok,
-        "failed": failed, "logins_per_second": per_second,
-        "p50_ms": p50.as_secs_f64() * 1e3, "p99_ms": p99.as_secs_f64() * 1e3,
-        "protocol": paranimo_actors::protocol::PROTOCOL_VERSION,
-    });
-    println!("{summary}");
-    if failed > 0 {
-        bail!("{failed} sign-ins failed (wrong credentials, throttling, or a second factor?)");
-    }
-    Ok(())
+    Idle(scenarios::idle::Args),
+    Fanout(scenarios::fanout::Args),
+    Booking(scenarios::booking::Args),
+    Chat(scenarios::chat::Args),
+    Signalling(scenarios::signalling::Args),
+    Reconnect(scenarios::reconnect::Args),
+    Slow(scenarios::slow::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    require_loopback(&cli.base)?;
+    net::require_loopback(&cli.base)?;
     let base = cli.base.trim_end_matches('/').to_owned();
-    let origin = cli.origin.unwrap_or_else(|| base.clone());
-    match cli.scenario {
+    let origin = cli.origin.clone().unwrap_or_else(|| base.clone());
+
+    let fd = net::raise_fd_limit(1 << 20);
+    eprintln!(
+        "open-files limit: {} before, now soft {} / hard {}",
+        fd.before, fd.soft, fd.hard
+    );
+
+    let generic_only = |name: &str| -> anyhow::Result<()> {
+        if cli.target == Target::Generic {
+            bail!(
+                "`{name}` needs Paranimo's HTTP API; the generic peers run idle, fanout and chat"
+            );
+        }
+        Ok(())
+    };
+    let ctx = scenarios::Ctx::new(&cli, &base, &origin, fd)?;
+    let report = match cli.scenario {
         Scenario::Login {
             email,
             password,
             concurrency,
             seconds,
-        } => login(&base, &origin, &email, &password, concurrency, seconds).await,
+        } => {
+            generic_only("login")?;
+            scenarios::login::run(&ctx, &email, &password, concurrency, seconds).await?
+        }
+        Scenario::Idle(args) => scenarios::idle::run(&ctx, args).await?,
+        Scenario::Fanout(args) => scenarios::fanout::run(&ctx, args).await?,
+        Scenario::Booking(args) => {
+            generic_only("booking")?;
+            scenarios::booking::run(&ctx, args).await?
+        }
+        Scenario::Chat(args) => scenarios::chat::run(&ctx, args).await?,
+        Scenario::Signalling(args) => {
+            generic_only("signalling")?;
+            scenarios::signalling::run(&ctx, args).await?
+        }
+        Scenario::Reconnect(args) => {
+            generic_only("reconnect")?;
+            scenarios::reconnect::run(&ctx, args).await?
+        }
+        Scenario::Slow(args) => {
+            generic_only("slow")?;
+            scenarios::slow::run(&ctx, args).await?
+        }
+    };
+    println!("{}", report.render());
+    match report.get("ok") {
+        Some(serde_json::Value::Bool(false)) => bail!("the scenario found a failure (see above)"),
+        _ => Ok(()),
     }
 }
