@@ -13,8 +13,15 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
-use std::net::TcpListener;
 use tracing_actix_web::TracingLogger;
+
+/// Connections the kernel queues before the server accepts them. The default (128) overflows
+/// when hundreds of browsers reconnect at once, each retry then costing a second.
+const LISTEN_BACKLOG: u32 = 2048;
+
+/// Blocking threads per worker. Password hashing runs there and takes 19 MiB each, so this
+/// bounds that memory (the default, 512, let a burst of sign-ins hold hundreds of MiB).
+const MAX_BLOCKING_THREADS_PER_WORKER: usize = 4;
 
 /// How long a graceful stop waits for open requests; websockets are closed, not waited for.
 const SHUTDOWN_TIMEOUT_SECONDS: u64 = 5;
@@ -41,9 +48,7 @@ impl Application {
             .await
             .context("connecting to Redis")?;
 
-        let listener = TcpListener::bind(settings.bind)
-            .with_context(|| format!("binding {}", settings.bind))?;
-        let port = listener.local_addr()?.port();
+        let bind = settings.bind;
         let workers = settings.workers;
 
         let mailer =
@@ -98,9 +103,18 @@ impl Application {
                 )
         })
         .workers(workers)
+        .backlog(LISTEN_BACKLOG)
+        .worker_max_blocking_threads(MAX_BLOCKING_THREADS_PER_WORKER)
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECONDS)
-        .listen(listener)?
-        .run();
+        .bind(bind)
+        .with_context(|| format!("binding {bind}"))?;
+        // Port 0 in the settings asks the system for a free port: report the real one.
+        let port = server
+            .addrs()
+            .first()
+            .map(|a| a.port())
+            .context("bound no address")?;
+        let server = server.run();
 
         Ok(Self {
             port,
