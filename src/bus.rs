@@ -5,7 +5,9 @@
 //!    to the topic's bounded history and `PUBLISH`es it. Being one script, numbering and
 //!    publishing happen in one order for every node.
 //! 2. Each node holds one pub/sub connection subscribed to the pattern of all event channels
-//!    and hands each event to its local subscribers (`Hub`).
+//!    and hands events to its local subscribers. Events that arrive together are handed over
+//!    together ([`TopicBatch`]), one message per subscriber and topic, so a burst costs each
+//!    socket one write rather than one per event.
 //! 3. A subscriber that missed events asks `replay`; if the history no longer reaches back,
 //!    it is told to resync from a snapshot.
 //!
@@ -16,7 +18,7 @@ use actix::Recipient;
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use paranimo_actors::ids::{BookingId, UserId};
-use paranimo_actors::ports::{EventBus, PortError, Replay, SubscriberId, TopicEvent};
+use paranimo_actors::ports::{EventBus, PortError, Replay, SubscriberId, TopicBatch, TopicEvent};
 use paranimo_actors::protocol::{Event, ServerFrame, Topic};
 use redis::aio::ConnectionManager;
 use std::collections::HashMap;
@@ -55,7 +57,11 @@ return seq
 "#;
 
 /// Local subscribers per topic on this node.
-type Subscribers = HashMap<Topic, HashMap<SubscriberId, Recipient<TopicEvent>>>;
+type Subscribers = HashMap<Topic, HashMap<SubscriberId, Recipient<TopicBatch>>>;
+
+/// Most pub/sub messages taken from Redis in one go (all of them already received), so one
+/// burst is one batch per subscriber.
+const MAX_BATCH: usize = 256;
 
 /// Called on every node with the token hash of each session revoked anywhere.
 pub type RevocationHandler = Box<dyn Fn(Vec<u8>) + Send + Sync>;
@@ -130,17 +136,44 @@ impl RedisBus {
         self.redis.clone()
     }
 
-    fn deliver(&self, event: TopicEvent) {
+    /// Hands events of one topic, in `seq` order, to every local subscriber of it.
+    fn deliver(&self, topic: Topic, events: Vec<TopicEvent>) {
         let local = self.local.read().unwrap_or_else(|e| e.into_inner());
-        let Some(subscribers) = local.get(&event.topic) else {
+        let Some(subscribers) = local.get(&topic) else {
             return;
         };
+        let batch = TopicBatch(events.into());
         for recipient in subscribers.values() {
             // A full mailbox means a slow subscriber: the connection notices the gap in
             // sequence numbers and catches up from history, or is closed as too slow.
-            if let Err(e) = recipient.try_send(event.clone()) {
-                tracing::debug!(topic = %event.topic, error = %e, "subscriber mailbox refused an event");
+            if let Err(e) = recipient.try_send(batch.clone()) {
+                tracing::debug!(%topic, error = %e, "subscriber mailbox refused events");
             }
+        }
+    }
+
+    /// Delivers what one read from the pub/sub connection brought: revocations at once, and
+    /// events grouped by topic, keeping each topic's order.
+    fn dispatch(&self, messages: Vec<redis::Msg>) {
+        let revocations = revocation_channel(&self.prefix);
+        let mut by_topic: HashMap<Topic, Vec<TopicEvent>> = HashMap::new();
+        for msg in messages {
+            if msg.get_channel_name() == revocations {
+                if let Ok(hash) = msg.get_payload::<Vec<u8>>() {
+                    self.revoked(hash);
+                }
+                continue;
+            }
+            let Ok(text) = msg.get_payload::<String>() else {
+                continue;
+            };
+            match parse_frame(text) {
+                Some(event) => by_topic.entry(event.topic).or_default().push(event),
+                None => tracing::warn!("ignored an unreadable frame on the event channel"),
+            }
+        }
+        for (topic, events) in by_topic {
+            self.deliver(topic, events);
         }
     }
 
@@ -199,14 +232,15 @@ fn redis_error(e: redis::RedisError) -> PortError {
     PortError::Unavailable(e.to_string())
 }
 
-/// Parses a frame as stored in history and published: an `event` server frame.
-fn parse_frame(text: &str) -> Option<TopicEvent> {
-    match serde_json::from_str::<ServerFrame>(text) {
+/// Parses a frame as stored in history and published: an `event` server frame. The text
+/// itself becomes the frame every local subscriber sends, without a copy.
+fn parse_frame(text: String) -> Option<TopicEvent> {
+    match serde_json::from_str::<ServerFrame>(&text) {
         Ok(ServerFrame::Event { topic, seq, event }) => Some(TopicEvent {
             topic,
             seq,
             event: Arc::new(event),
-            frame: Arc::from(text),
+            frame: text.into(),
         }),
         _ => None,
     }
@@ -234,22 +268,10 @@ async fn listen(
     let mut backoff = Duration::from_millis(100);
     loop {
         {
-            let mut messages = pubsub.on_message();
-            while let Some(msg) = messages.next().await {
+            let mut messages = pubsub.on_message().ready_chunks(MAX_BATCH);
+            while let Some(batch) = messages.next().await {
                 let Some(bus) = bus.upgrade() else { return };
-                if msg.get_channel_name() == revocation_channel(&bus.prefix) {
-                    if let Ok(hash) = msg.get_payload::<Vec<u8>>() {
-                        bus.revoked(hash);
-                    }
-                    continue;
-                }
-                let Ok(text) = msg.get_payload::<String>() else {
-                    continue;
-                };
-                match parse_frame(&text) {
-                    Some(event) => bus.deliver(event),
-                    None => tracing::warn!("ignored an unreadable frame on the event channel"),
-                }
+                bus.dispatch(batch);
             }
         }
         let Some(strong) = bus.upgrade() else { return };
@@ -280,7 +302,8 @@ async fn listen(
 async fn catch_up(bus: &RedisBus) {
     for topic in bus.local_topics() {
         match bus.replay(topic, 0).await {
-            Ok(Replay::Events(events)) => events.into_iter().for_each(|e| bus.deliver(e)),
+            Ok(Replay::Events(events)) if !events.is_empty() => bus.deliver(topic, events),
+            Ok(Replay::Events(_)) => {}
             Ok(Replay::TooOld { .. }) => {}
             Err(e) => tracing::error!(%topic, error = %e, "catch-up after reconnect failed"),
         }
@@ -314,7 +337,7 @@ impl EventBus for RedisBus {
         &self,
         topic: Topic,
         id: SubscriberId,
-        recipient: Recipient<TopicEvent>,
+        recipient: Recipient<TopicBatch>,
     ) -> Result<u64, PortError> {
         {
             let mut local = self.local.write().unwrap_or_else(|e| e.into_inner());
@@ -347,7 +370,7 @@ impl EventBus for RedisBus {
             return Ok(Replay::Events(Vec::new()));
         }
 
-        let events: Vec<TopicEvent> = history.iter().filter_map(|f| parse_frame(f)).collect();
+        let events: Vec<TopicEvent> = history.into_iter().filter_map(parse_frame).collect();
         let oldest = events.first().map(|e| e.seq).unwrap_or(current + 1);
         if oldest > since + 1 {
             return Ok(Replay::TooOld { seq: current });

@@ -15,7 +15,7 @@ use crate::domain::{
 use crate::ids::{BookingId, TherapistId};
 use crate::policy::{Action, Principal, may};
 use crate::ports::{
-    CalendarSnapshot, CalendarStore, EventBus, NewBooking, PortError, SubscriberId, TopicEvent,
+    CalendarSnapshot, CalendarStore, EventBus, NewBooking, PortError, SubscriberId, TopicBatch,
 };
 use crate::protocol::{Event, Topic};
 use actix::prelude::*;
@@ -453,24 +453,26 @@ impl Handler<SetAvailability> for CalendarActor {
     }
 }
 
-impl Handler<TopicEvent> for CalendarActor {
+impl Handler<TopicBatch> for CalendarActor {
     type Result = ();
 
     /// Follows changes, including other nodes'. Applying our own events again is harmless:
     /// bookings are keyed by id.
-    fn handle(&mut self, msg: TopicEvent, _ctx: &mut Self::Context) {
-        let Some(cache) = self.cache.as_mut() else {
-            return;
-        };
-        match msg.event.as_ref() {
-            Event::BookingCreated { booking } => {
-                cache.bookings.insert(booking.id, booking.slot());
+    fn handle(&mut self, batch: TopicBatch, _ctx: &mut Self::Context) {
+        for msg in batch.0.iter() {
+            let Some(cache) = self.cache.as_mut() else {
+                return;
+            };
+            match msg.event.as_ref() {
+                Event::BookingCreated { booking } => {
+                    cache.bookings.insert(booking.id, booking.slot());
+                }
+                Event::BookingCancelled { booking } => {
+                    cache.bookings.remove(&booking.id);
+                }
+                Event::AvailabilityChanged { .. } => self.cache = None,
+                _ => {}
             }
-            Event::BookingCancelled { booking } => {
-                cache.bookings.remove(&booking.id);
-            }
-            Event::AvailabilityChanged { .. } => self.cache = None,
-            _ => {}
         }
     }
 }

@@ -32,9 +32,17 @@ pub struct TopicEvent {
     pub topic: Topic,
     pub seq: u64,
     pub event: Arc<Event>,
-    /// The `event` server frame already serialised, so fan-out serialises once per node.
-    pub frame: Arc<str>,
+    /// The `event` server frame already serialised, so fan-out serialises once per node and
+    /// every subscriber's socket shares the one buffer.
+    pub frame: bytestring::ByteString,
 }
+
+/// Events of one topic that reached this node together, in rising `seq` order. A burst of
+/// events is one message per subscriber, not one per event, so a connection can hand the
+/// whole burst to its socket at once (one write instead of one per event).
+#[derive(Clone, Debug, Message)]
+#[rtype(result = "()")]
+pub struct TopicBatch(pub Arc<[TopicEvent]>);
 
 /// Identifies one local subscriber (a connection or an actor) in the event bus.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,7 +68,7 @@ pub trait EventBus: Send + Sync + 'static {
         &self,
         topic: Topic,
         id: SubscriberId,
-        recipient: Recipient<TopicEvent>,
+        recipient: Recipient<TopicBatch>,
     ) -> Result<u64, PortError>;
 
     /// Stops delivering the topic to this subscriber.

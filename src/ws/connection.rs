@@ -7,26 +7,34 @@
 //!   replay from history, or a `resync` when history does not reach back.
 //! - The outgoing queue is bounded ([`OUTBOX_CAPACITY`]); a client that cannot keep up is told
 //!   why and closed, never allowed to grow memory.
+//! - Frames go from this actor straight into the socket's sending half ([`Flush`]), inside the
+//!   actor's own task: no extra task or channel per connection, and an event's frame is the
+//!   same shared buffer for every subscriber on the node.
 //! - All clean-up (topics, rooms, the session index) happens in `stopped`.
 
 use crate::state::AppState;
 use crate::store::users::UserRecord;
 use actix::prelude::*;
 use actix_web::web;
-use actix_ws::{AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, ProtocolError};
+use actix_ws::{
+    AggregatedMessage, AggregatedMessageStream, CloseCode, CloseReason, Message, ProtocolError,
+};
+use bytestring::ByteString;
+use futures_util::{Sink, SinkExt};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use paranimo_actors::ids::BookingId;
 use paranimo_actors::mailbox::{MailboxError, Post};
 use paranimo_actors::policy::{Action, Principal, may};
-use paranimo_actors::ports::{EventBus, Replay, SubscriberId, TopicEvent};
+use paranimo_actors::ports::{EventBus, Replay, SubscriberId, TopicBatch, TopicEvent};
 use paranimo_actors::protocol::{
     ClientFrame, ErrorCode, MAX_CLIENT_ID_BYTES, PROTOCOL_VERSION, ServerFrame, Topic,
 };
 use paranimo_actors::room::{Admit, Join, Leave, RoomError, Signal};
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// How often the server pings the client.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
@@ -50,13 +58,8 @@ const MAX_TOPICS: usize = 64;
 const FRAMES_PER_SECOND: u32 = 20;
 const FRAME_BURST: u32 = 40;
 
-/// Something for the writer task to put on the wire.
-enum Outgoing {
-    Text(String),
-    Ping,
-    Pong(bytes::Bytes),
-    Close(CloseReason),
-}
+/// An idle queue keeps at most this many slots, so one burst does not pin its memory.
+const OUTBOX_IDLE_SLOTS: usize = 8;
 
 /// Asks the connection to close, with the reason told to the client.
 #[derive(Message)]
@@ -79,7 +82,12 @@ pub struct ConnectionActor {
     principal: Principal,
     subscriber: SubscriberId,
     token_hash: Vec<u8>,
-    outbox: mpsc::Sender<Outgoing>,
+    /// The socket's sending half.
+    session: actix_ws::Session,
+    /// Frames waiting for the socket; at most [`OUTBOX_CAPACITY`].
+    outbox: VecDeque<Message>,
+    /// Whether a [`Flush`] is running in this actor's context.
+    flushing: bool,
     topics: HashMap<Topic, TopicState>,
     rooms: HashSet<BookingId>,
     limiter: DefaultDirectRateLimiter,
@@ -90,8 +98,8 @@ pub struct ConnectionActor {
 }
 
 impl ConnectionActor {
-    /// Sets up the actor around an upgraded socket: the incoming stream feeds the actor, and a
-    /// writer task owns the session so sends never block the actor.
+    /// Sets up the actor around an upgraded socket: the incoming stream feeds the actor, and
+    /// the actor writes to the session itself (see [`Flush`]).
     pub fn new(
         ctx: &mut Context<Self>,
         app: web::Data<AppState>,
@@ -101,8 +109,6 @@ impl ConnectionActor {
         stream: AggregatedMessageStream,
     ) -> Self {
         ctx.add_stream(stream);
-        let (outbox, queue) = mpsc::channel(OUTBOX_CAPACITY);
-        actix_web::rt::spawn(write_frames(session, queue));
 
         let subscriber = app.bus.next_subscriber_id();
         let span = tracing::info_span!("ws", user_id = %user.id, conn = subscriber.0);
@@ -116,7 +122,9 @@ impl ConnectionActor {
             },
             subscriber,
             token_hash,
-            outbox,
+            session,
+            outbox: VecDeque::new(),
+            flushing: false,
             topics: HashMap::new(),
             rooms: HashSet::new(),
             limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
@@ -128,12 +136,15 @@ impl ConnectionActor {
 
     /// Queues text for the client, or closes the connection when the queue is (nearly)
     /// full. Two places stay free for the `closing` frame and the close itself.
-    fn push(&mut self, ctx: &mut Context<Self>, text: String) {
+    fn push(&mut self, ctx: &mut Context<Self>, text: ByteString) {
         if self.closing {
             return;
         }
-        if self.outbox.capacity() <= 2 {
+        if self.outbox.len() + 2 >= OUTBOX_CAPACITY {
             tracing::warn!(parent: &self.span, "client is not reading; closing its connection");
+            // What waits would reach the client only after everything already in flight; it
+            // resumes with `since` instead, so let the memory go now.
+            self.outbox.clear();
             self.close(
                 ctx,
                 "too slow: the connection could not keep up",
@@ -141,15 +152,20 @@ impl ConnectionActor {
             );
             return;
         }
-        // The writer task only stops when the socket is gone; then stop too.
-        if self.outbox.try_send(Outgoing::Text(text)).is_err() {
-            ctx.stop();
+        self.queue(ctx, Message::Text(text));
+    }
+
+    /// Puts a frame in the queue and makes sure a [`Flush`] is moving it.
+    fn queue(&mut self, ctx: &mut Context<Self>, message: Message) {
+        self.outbox.push_back(message);
+        if !std::mem::replace(&mut self.flushing, true) {
+            ctx.spawn(Flush);
         }
     }
 
     fn send(&mut self, ctx: &mut Context<Self>, frame: &ServerFrame) {
         match serde_json::to_string(frame) {
-            Ok(text) => self.push(ctx, text),
+            Ok(text) => self.push(ctx, text.into()),
             Err(e) => {
                 tracing::error!(parent: &self.span, error = %e, "could not serialise a frame")
             }
@@ -168,12 +184,13 @@ impl ConnectionActor {
             reason: reason.to_owned(),
         };
         if let Ok(text) = serde_json::to_string(&closing) {
-            let _ = self.outbox.try_send(Outgoing::Text(text));
+            self.outbox.push_back(Message::Text(text.into()));
         }
-        let _ = self.outbox.try_send(Outgoing::Close(CloseReason {
+        let reason = CloseReason {
             code,
             description: None,
-        }));
+        };
+        self.outbox.push_back(Message::Close(Some(reason)));
         ctx.stop();
     }
 
@@ -395,7 +412,7 @@ impl ConnectionActor {
             return;
         }
         state.last = event.seq;
-        self.push(ctx, event.frame.to_string());
+        self.push(ctx, event.frame.clone());
     }
 
     fn unfollow(&mut self, topic: Topic) {
@@ -593,23 +610,70 @@ fn command_id(frame: &ClientFrame) -> Option<&str> {
     }
 }
 
-/// Owns the socket's sending half; ends when the actor drops its sender or the socket closes.
-async fn write_frames(mut session: actix_ws::Session, mut queue: mpsc::Receiver<Outgoing>) {
-    while let Some(out) = queue.recv().await {
-        let sent = match out {
-            Outgoing::Text(text) => session.text(text).await,
-            Outgoing::Ping => session.ping(b"").await,
-            Outgoing::Pong(bytes) => session.pong(&bytes).await,
-            Outgoing::Close(reason) => {
-                let _ = session.close(Some(reason)).await;
+/// Moves queued frames into the socket's sending half as fast as it accepts them. It runs
+/// inside the actor's own task, so nothing else is woken between an event and the socket.
+struct Flush;
+
+impl ActorFuture<ConnectionActor> for Flush {
+    type Output = ();
+
+    fn poll(
+        self: Pin<&mut Self>,
+        act: &mut ConnectionActor,
+        ctx: &mut Context<ConnectionActor>,
+        task: &mut std::task::Context<'_>,
+    ) -> Poll<()> {
+        while !act.outbox.is_empty() {
+            let mut session = Pin::new(&mut act.session);
+            match session.as_mut().poll_ready(task) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) => {}
+                // The socket is gone: nothing queued can be delivered any more.
+                Poll::Ready(Err(_)) => {
+                    act.outbox.clear();
+                    ctx.stop();
+                    break;
+                }
+            }
+            let Some(message) = act.outbox.pop_front() else {
+                break;
+            };
+            if session.start_send(message).is_err() {
+                act.outbox.clear();
+                ctx.stop();
+                break;
+            }
+        }
+        if act.outbox.capacity() > OUTBOX_IDLE_SLOTS {
+            act.outbox.shrink_to(OUTBOX_IDLE_SLOTS);
+        }
+        act.flushing = false;
+        Poll::Ready(())
+    }
+}
+
+/// How long a stopped connection may take to accept its last frames and the close.
+const CLOSE_GRACE: Duration = Duration::from_secs(10);
+
+/// Sends what was still queued when the actor stopped (the `closing` frame and the close, say),
+/// then closes the socket unless a close was already on its way. A client that reads nothing
+/// is given [`CLOSE_GRACE`], then its frames are dropped.
+async fn drain_and_close(
+    mut session: actix_ws::Session,
+    rest: VecDeque<Message>,
+    close_queued: bool,
+) {
+    let drain = async move {
+        for message in rest {
+            if session.send(message).await.is_err() {
                 return;
             }
-        };
-        if sent.is_err() {
-            return;
         }
-    }
-    let _ = session.close(None).await;
+        if !close_queued {
+            let _ = session.close(None).await;
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, drain).await;
 }
 
 impl Actor for ConnectionActor {
@@ -632,13 +696,17 @@ impl Actor for ConnectionActor {
                 act.close(ctx, "no heartbeat", CloseCode::Away);
                 return;
             }
-            if act.outbox.try_send(Outgoing::Ping).is_err() {
-                ctx.stop();
+            if !act.closing {
+                act.queue(ctx, Message::Ping(bytes::Bytes::new()));
             }
         });
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        let rest = std::mem::take(&mut self.outbox);
+        // `closing` is set exactly when a close frame was queued by `close`.
+        let close_queued = self.closing;
+        actix_web::rt::spawn(drain_and_close(self.session.clone(), rest, close_queued));
         for booking in self.rooms.clone() {
             self.leave_room(booking);
         }
@@ -672,7 +740,9 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for ConnectionActor
                 "binary frames are not supported",
             ),
             Ok(AggregatedMessage::Ping(bytes)) => {
-                let _ = self.outbox.try_send(Outgoing::Pong(bytes));
+                if !self.closing {
+                    self.queue(ctx, Message::Pong(bytes));
+                }
             }
             Ok(AggregatedMessage::Pong(_)) => {}
             Ok(AggregatedMessage::Close(_)) => ctx.stop(),
@@ -697,10 +767,20 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for ConnectionActor
     }
 }
 
-impl Handler<TopicEvent> for ConnectionActor {
+impl Handler<TopicBatch> for ConnectionActor {
     type Result = ();
 
-    fn handle(&mut self, event: TopicEvent, ctx: &mut Self::Context) {
+    fn handle(&mut self, batch: TopicBatch, ctx: &mut Self::Context) {
+        for event in batch.0.iter() {
+            self.on_event(ctx, event.clone());
+        }
+    }
+}
+
+impl ConnectionActor {
+    /// One live event: sent if it is next, held while catching up, or the start of a
+    /// catch-up when it shows a gap.
+    fn on_event(&mut self, ctx: &mut Context<Self>, event: TopicEvent) {
         let topic = event.topic;
         let Some(state) = self.topics.get_mut(&topic) else {
             return;

@@ -108,6 +108,8 @@ pub fn test_settings(database_url: &str, redis_prefix: &str) -> Settings {
 pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
+    /// The server's shared state, for tests that drive the event bus directly.
+    pub state: actix_web::web::Data<paranimo::state::AppState>,
     _database: TestDatabase,
 }
 
@@ -140,6 +142,7 @@ impl TestApp {
         Self {
             address: format!("http://127.0.0.1:{port}"),
             pool,
+            state,
             _database: database,
         }
     }

@@ -7,6 +7,7 @@ mod bad_input;
 mod booking;
 mod client_profiles;
 mod email;
+mod fanout;
 mod helpers;
 mod identity;
 mod matrix;

@@ -1,0 +1,113 @@
+//! Fan-out under pressure: bursts of events, and a client that stops reading.
+
+use crate::helpers::TestApp;
+use chrono::Utc;
+use paranimo_actors::ids::{BookingId, MessageId, TherapistId, UserId};
+use paranimo_actors::ports::EventBus;
+use paranimo_actors::protocol::{ChatMessage, Event, Topic};
+use std::time::Duration;
+
+/// Events published at once, from many tasks, reach a subscriber complete and in order.
+#[actix_web::test]
+async fn a_burst_of_events_arrives_complete_and_in_order() {
+    let app = TestApp::spawn().await;
+    let therapist = app.new_therapist().await;
+    let therapist_id: TherapistId = therapist.id().parse().expect("therapist id");
+    let mut ws = therapist.websocket().await;
+    let start = ws
+        .subscribe(&format!("availability:{therapist_id}"), None)
+        .await;
+
+    let burst = 300;
+    let publishes = (0..burst).map(|_| {
+        app.state.bus.publish(
+            Topic::Availability(therapist_id),
+            Event::AvailabilityChanged { therapist_id },
+        )
+    });
+    for published in futures_util::future::join_all(publishes).await {
+        published.expect("published");
+    }
+
+    for expected in start + 1..=start + burst {
+        let frame = ws.expect("event", |f| f["type"] == "event").await;
+        assert_eq!(frame["seq"], expected, "{frame}");
+    }
+}
+
+/// A client that stops reading is told it is too slow and closed, and another connection
+/// following the same topic receives every event meanwhile.
+#[actix_web::test]
+async fn a_client_that_stops_reading_is_closed_without_holding_up_others() {
+    let app = TestApp::spawn().await;
+    let (therapist, client, booking) = app.booked_pair(0).await;
+    let topic = format!("user:{}", therapist.id());
+    let mut stalled = therapist.websocket().await;
+    stalled.subscribe(&topic, None).await;
+    let mut reader = therapist.websocket().await;
+    let start = reader.subscribe(&topic, None).await;
+
+    // Large events fill the stalled socket's buffers (the kernel's, then the server's queue of
+    // a couple of thousand frames) after a few thousand.
+    let events = 5_000u64;
+    let user: UserId = therapist.id().parse().expect("user id");
+    let message = ChatMessage {
+        id: MessageId::new_random(),
+        booking_id: booking.parse::<BookingId>().expect("booking id"),
+        sender_id: client.id().parse().expect("user id"),
+        client_msg_id: "bulk".to_owned(),
+        body: "x".repeat(8 * 1024),
+        created_at: Utc::now(),
+    };
+    let bus = app.state.bus.clone();
+    let publisher = actix_web::rt::spawn(async move {
+        for _ in 0..events {
+            let event = Event::MessageCreated {
+                message: message.clone(),
+            };
+            bus.publish(Topic::User(user), event)
+                .await
+                .expect("published");
+        }
+    });
+
+    for expected in start + 1..=start + events {
+        let frame = reader.expect("event", |f| f["type"] == "event").await;
+        assert_eq!(
+            frame["seq"], expected,
+            "the reading connection misses nothing"
+        );
+    }
+    publisher.await.expect("publisher");
+
+    // The stalled client finds, after what was already in flight, why it was closed.
+    let mut last_seq = 0;
+    let closing = loop {
+        let frame = stalled
+            .try_next(Duration::from_secs(10))
+            .await
+            .expect("a frame or the close");
+        match frame["type"].as_str() {
+            Some("event") => {
+                let seq = frame["seq"].as_u64().expect("seq");
+                assert!(seq > last_seq, "frames stay in order");
+                last_seq = seq;
+            }
+            _ => break frame,
+        }
+    };
+    assert_eq!(closing["type"], "closing", "{closing}");
+    assert!(
+        closing["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("too slow"),
+        "{closing}"
+    );
+    assert!(
+        last_seq < start + events,
+        "the stalled client was closed before it got everything"
+    );
+    let closed = stalled.next().await;
+    assert_eq!(closed["type"], "socket_closed", "{closed}");
+}
