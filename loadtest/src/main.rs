@@ -61,10 +61,30 @@
 //! target/release/paranimo-loadtest --target generic --base ws://127.0.0.1:9001 fanout
 //! ```
 //!
-//! `ROOM_OPENS_MINUTES_BEFORE=100000` lets the signalling scenario join rooms of bookings
-//! made weeks ahead. Accounts made once are kept in `--accounts-cache` and reused as long as
-//! the database is the same; the server allows 16 websockets per session, so the
-//! connection scenarios sign in at least one account per 16 sockets.
+//! `ROOM_OPENS_MINUTES_BEFORE=100000` lets the signalling scenario join rooms of
+//! bookings made weeks ahead. Accounts made once are kept in `--accounts-cache` and reused
+//! as long as the database is the same; the server allows 16 websockets per session, so
+//! the connection scenarios sign in at least one account per 16 sockets.
+//!
+//! # Several nodes
+//!
+//! Paranimo nodes form a cluster by sharing the database and the Redis prefix: every
+//! websocket event goes through Redis pub/sub, whichever node made it. Start a second node
+//! like the first, on its own `BIND` but with the same `DATABASE_URL`, `REDIS_PREFIX` and
+//! `PUBLIC_ORIGIN` (the origin browsers see, in front of both), and give both addresses:
+//!
+//! ```sh
+//! target/release/paranimo-loadtest --mail-dir /tmp/paranimo-load-mail \
+//!    --accounts-cache /tmp/paranimo-load-accounts.json \
+//!    --base http://127.0.0.1:8080,http://127.0.0.1:8081 \
+//!    --server-pid "$(pgrep -d, -x paranimo)" fanout --subscribers 1000
+//! ```
+//!
+//! Sign-up, set-up, the publisher's calendar changes and every other HTTP request go to the
+//! first address; the websockets of `idle`, `fanout`, `slow`, `chat` and
+//! `signalling` are spread over the nodes in turn (a pair's two sides on different nodes),
+//! and `reconnect` resumes each client on the next node. The JSON summary records `nodes`,
+//! and memory figures are summed over the `--server-pid`s.
 //!
 //! Reading the figures:
 //! - Memory per connection is the growth of the server's resident set, so measure `idle`
@@ -95,10 +115,12 @@ use std::path::PathBuf;
 #[command(version, about)]
 struct Cli {
     /// The server: http://127.0.0.1:8080 for Paranimo, ws://127.0.0.1:<port> for a peer.
-    /// Must be a loopback address.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    base: String,
-    /// The Origin the server expects (its PUBLIC_ORIGIN); defaults to `base`.
+    /// Several nodes of one cluster are given comma-separated: set-up, HTTP and publishers
+    /// use the first, and the websockets are spread over all of them in turn. Loopback only.
+    #[arg(long, default_value = "http://127.0.0.1:8080", value_delimiter = ',')]
+    base: Vec<String>,
+    /// The Origin the servers expect (their PUBLIC_ORIGIN, one for the whole cluster);
+    /// defaults to the first `base`.
     #[arg(long)]
     origin: Option<String>,
     /// Paranimo's own protocol, or the minimal one the reference peers speak.
@@ -110,9 +132,10 @@ struct Cli {
     /// A JSON file keeping the accounts made, so later runs skip the set-up.
     #[arg(long)]
     accounts_cache: Option<PathBuf>,
-    /// The server's process id, to read its resident memory from /proc.
-    #[arg(long)]
-    server_pid: Option<u32>,
+    /// The server's process id, to read its resident memory from /proc; for several nodes,
+    /// their ids comma-separated (memory is then the sum).
+    #[arg(long, value_delimiter = ',')]
+    server_pid: Vec<u32>,
     /// Loopback source addresses to spread connections over (127.0.0.2, …); 0 = as needed.
     #[arg(long, default_value_t = 0)]
     source_addresses: usize,
@@ -170,9 +193,19 @@ enum Scenario {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    net::require_loopback(&cli.base)?;
-    let base = cli.base.trim_end_matches('/').to_owned();
-    let origin = cli.origin.clone().unwrap_or_else(|| base.clone());
+    let bases: Vec<String> = cli
+        .base
+        .iter()
+        .map(|b| b.trim().trim_end_matches('/').to_owned())
+        .filter(|b| !b.is_empty())
+        .collect();
+    if bases.is_empty() {
+        bail!("--base needs at least one address");
+    }
+    for base in &bases {
+        net::require_loopback(base)?;
+    }
+    let origin = cli.origin.clone().unwrap_or_else(|| bases[0].clone());
 
     let fd = net::raise_fd_limit(1 << 20);
     eprintln!(
@@ -188,7 +221,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Ok(())
     };
-    let ctx = scenarios::Ctx::new(&cli, &base, &origin, fd)?;
+    let ctx = scenarios::Ctx::new(&cli, &bases, &origin, fd)?;
     let report = match cli.scenario {
         Scenario::Login {
             email,
@@ -223,5 +256,29 @@ async fn main() -> anyhow::Result<()> {
     match report.get("ok") {
         Some(serde_json::Value::Bool(false)) => bail!("the scenario found a failure (see above)"),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Nodes and their processes are given comma-separated; one of each stays the default.
+    #[test]
+    fn several_nodes_are_read_from_comma_separated_lists() {
+        let cli = Cli::try_parse_from([
+            "paranimo-loadtest",
+            "--base",
+            "http://127.0.0.1:8080,http://127.0.0.1:8081",
+            "--server-pid",
+            "11,12",
+            "fanout",
+        ])
+        .unwrap();
+        assert_eq!(cli.base.len(), 2);
+        assert_eq!(cli.server_pid, vec![11, 12]);
+        let one = Cli::try_parse_from(["paranimo-loadtest", "idle"]).unwrap();
+        assert_eq!(one.base, vec!["http://127.0.0.1:8080".to_owned()]);
+        assert!(one.server_pid.is_empty());
     }
 }

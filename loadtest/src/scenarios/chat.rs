@@ -105,10 +105,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
     }
 
     // Everyone listens before anyone speaks (the generic peers keep no history).
-    let opened: Vec<(Side, Option<Ws>)> = stream::iter(sides)
-        .map(|side| async move {
+    // Side i goes to node i in turn: with two nodes, each pair's two sides are on
+    // different nodes, so every message crosses between them.
+    let opened: Vec<(Side, Option<Ws>)> = stream::iter(sides.into_iter().enumerate())
+        .map(|(i, side)| async move {
             let ws = match ctx
-                .open(side.account.as_ref(), None, Tuning::default())
+                .open(i, side.account.as_ref(), None, Tuning::default())
                 .await
             {
                 Ok(mut ws) => subscribe_side(&mut ws, &side, ctx.target)

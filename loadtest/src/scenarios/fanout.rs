@@ -4,6 +4,10 @@
 //! delivery latency from the moment each change was sent to its arrival at every
 //! subscriber, delivered events per second, and any event a subscriber missed (by `seq`).
 //!
+//! With several nodes (`--base a,b`) the subscribers are spread over them in turn and the
+//! publisher talks to the first, so most deliveries cross between nodes through the
+//! cluster's Redis: the rate to compare with one node's.
+//!
 //! The same run, with one subscriber that stops reading, is the `slow` scenario.
 
 use super::{Ctx, FrameHead, MAX_CONNECTIONS, Publisher, accounts_for, open_subscribed};
@@ -152,7 +156,11 @@ pub async fn fan_out(ctx: &Ctx, plan: Plan) -> anyhow::Result<Outcome> {
             read_buffer: 1024,
             recv_buffer: Some(4096),
         };
-        let mut ws = ctx.open(accounts.last(), sources.next(), tuning).await?;
+        // The next node in turn after the readers, so it shares a node with some of them.
+        let node = plan.subscribers;
+        let mut ws = ctx
+            .open(node, accounts.last(), sources.next(), tuning)
+            .await?;
         super::subscribe(&mut ws, &topic, None).await?;
         slow = Some(ws);
     }

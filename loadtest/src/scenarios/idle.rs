@@ -1,6 +1,7 @@
-//! `idle`: N authenticated websockets held open with heartbeats. Reports the server's
-//! resident memory before and after (so memory per connection), the connect rate, and how
-//! many connections the server dropped while they were held.
+//! `idle`: N authenticated websockets held open with heartbeats, spread round-robin over the
+//! nodes when there are several. Reports the servers' resident memory before and after (so
+//! memory per connection, summed over the nodes), the connect rate, and how many
+//! connections the server dropped while they were held.
 
 use super::{Ctx, MAX_CONNECTIONS, accounts_for, ping_frame};
 use crate::net::{self, Sources, Tuning, Ws};
@@ -60,7 +61,9 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
             let (stopped, dropped, sources) = (stopped.clone(), dropped.clone(), &sources);
             async move {
                 let begun = Instant::now();
-                let ws = ctx.open(account, sources.next(), Tuning::default()).await?;
+                let ws = ctx
+                    .open(i, account, sources.next(), Tuning::default())
+                    .await?;
                 let took = begun.elapsed();
                 tokio::spawn(hold_open(ws, i as u64, heartbeat, stopped, dropped));
                 Ok(took)

@@ -41,9 +41,11 @@ pub fn accounts_for(connections: usize, wanted: usize) -> usize {
 /// What every scenario gets.
 pub struct Ctx {
     pub target: Target,
-    pub ws_url: url::Url,
+    /// The websocket of each node, in the order of `--base`; the first also serves HTTP.
+    pub ws_urls: Vec<url::Url>,
     pub setup: Setup,
-    pub server_pid: Option<u32>,
+    /// The server processes (one per node), for their memory and open-files limits.
+    pub server_pids: Vec<u32>,
     pub source_addresses: usize,
     pub connect_concurrency: usize,
     pub fd: FdLimit,
@@ -52,8 +54,9 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(cli: &Cli, base: &str, origin: &str, fd: FdLimit) -> anyhow::Result<Self> {
-        let api = Api::new(base, origin)?;
+    /// `bases` holds at least one address; HTTP (set-up, publishing) goes to the first.
+    pub fn new(cli: &Cli, bases: &[String], origin: &str, fd: FdLimit) -> anyhow::Result<Self> {
+        let api = Api::new(&bases[0], origin)?;
         let setup = Setup::new(
             api,
             cli.mail_dir.as_deref(),
@@ -62,9 +65,12 @@ impl Ctx {
         )?;
         Ok(Self {
             target: cli.target,
-            ws_url: net::websocket_url(base)?,
+            ws_urls: bases
+                .iter()
+                .map(|b| net::websocket_url(b))
+                .collect::<anyhow::Result<_>>()?,
             setup,
-            server_pid: cli.server_pid,
+            server_pids: cli.server_pid.clone(),
             source_addresses: cli.source_addresses,
             connect_concurrency: cli.connect_concurrency.max(1),
             fd,
@@ -76,10 +82,16 @@ impl Ctx {
         self.setup.api()
     }
 
+    /// How many server nodes the websockets are spread over.
+    pub fn nodes(&self) -> usize {
+        self.ws_urls.len()
+    }
+
     /// A report with the run's common rows.
     pub fn report(&self, scenario: &str) -> Report {
         let mut report = Report::new(scenario, self.target.name());
         report
+            .both("nodes", self.nodes() as u64)
             .row(
                 "open-files limit",
                 format!("{} (hard {})", self.fd.soft, self.fd.hard),
@@ -88,31 +100,42 @@ impl Ctx {
         report
     }
 
-    /// The server's resident memory now, in KiB, when `--server-pid` was given.
+    /// The servers' resident memory now, in KiB, summed over the nodes, when `--server-pid`
+    /// was given (`None` if any of them cannot be read: a partial sum would mislead).
     pub fn server_rss(&self) -> Option<u64> {
-        self.server_pid.and_then(crate::stats::rss_kib)
+        if self.server_pids.is_empty() {
+            return None;
+        }
+        self.server_pids
+            .iter()
+            .map(|&pid| crate::stats::rss_kib(pid))
+            .sum()
     }
 
-    /// Warns when the server will run out of descriptors before `connections`.
+    /// Warns when a node will run out of descriptors before its share of `connections`.
     pub fn check_server_fds(&self, connections: usize) {
-        let Some(pid) = self.server_pid else { return };
-        let limit = std::fs::read_to_string(format!("/proc/{pid}/limits"))
-            .ok()
-            .and_then(|text| crate::stats::parse_open_files_limit(&text));
-        if let Some(limit) = limit
-            && (limit as usize) < connections + 100
-        {
-            eprintln!(
-                "warning: the server's open-files limit is {limit}, below {connections} \
-                 connections; raise it (as root: prlimit --pid {pid} --nofile=200000:200000)"
-            );
+        let share = connections.div_ceil(self.nodes());
+        for &pid in &self.server_pids {
+            let limit = std::fs::read_to_string(format!("/proc/{pid}/limits"))
+                .ok()
+                .and_then(|text| crate::stats::parse_open_files_limit(&text));
+            if let Some(limit) = limit
+                && (limit as usize) < share + 100
+            {
+                eprintln!(
+                    "warning: server {pid}'s open-files limit is {limit}, below {share} \
+                     connections; raise it (as root: prlimit --pid {pid} --nofile=200000:200000)"
+                );
+            }
         }
     }
 
-    /// Opens one client connection as `account` (Paranimo; waits for `hello`) or anonymously
-    /// (generic peers).
+    /// Opens one client connection to node `node` (taken modulo the node count, so callers
+    /// pass a connection's index to spread connections round-robin) as `account`
+    /// (Paranimo; waits for `hello`) or anonymously (generic peers).
     pub async fn open(
         &self,
+        node: usize,
         account: Option<&Account>,
         source: Option<Ipv4Addr>,
         tuning: Tuning,
@@ -122,7 +145,8 @@ impl Ctx {
         if let Some(account) = account {
             headers.push(("Cookie", account.cookie.as_str()));
         }
-        let mut ws = net::connect(&self.ws_url, &headers, source, tuning).await?;
+        let url = &self.ws_urls[node % self.nodes()];
+        let mut ws = net::connect(url, &headers, source, tuning).await?;
         if self.target == Target::Paranimo {
             net::expect(&mut ws, "hello", ANSWER_TIMEOUT, |f| f["type"] == "hello").await?;
         }
@@ -145,7 +169,7 @@ pub async fn subscribe(ws: &mut Ws, topic: &str, since: Option<u64>) -> anyhow::
 }
 
 /// Opens `count` connections, each subscribed to `topic`, with bounded concurrency. The
-/// accounts are used round-robin (Paranimo); failures are counted, not fatal.
+/// accounts and the nodes are used round-robin; failures are counted, not fatal.
 pub struct Subscribed {
     pub sockets: Vec<(Ws, u64)>,
     pub failed: usize,
@@ -167,7 +191,7 @@ pub async fn open_subscribed(
         .map(|i| async move {
             let begun = Instant::now();
             let account = (!accounts.is_empty()).then(|| &accounts[i % accounts.len()]);
-            let mut ws = ctx.open(account, sources.next(), tuning).await?;
+            let mut ws = ctx.open(i, account, sources.next(), tuning).await?;
             let seq = subscribe(&mut ws, topic, None).await?;
             Ok((ws, seq, begun.elapsed()))
         })
@@ -198,7 +222,9 @@ pub async fn open_subscribed(
 
 /// Makes numbered events on one topic: a therapist's calendar change over HTTP (Paranimo),
 /// or a `publish` frame (generic peers). Each call waits for the server's answer, so the
-/// i-th call makes the topic's event number `base + i`.
+/// i-th call makes the topic's event number `base + i`. It always talks to the first node,
+/// so with several nodes every event crosses between them to reach the others'
+/// subscribers.
 pub enum Publisher {
     Calendar {
         api: Api,
@@ -232,7 +258,7 @@ impl Publisher {
             }
             Target::Generic => {
                 let topic = format!("fanout-{}", ctx.nonce);
-                let ws = ctx.open(None, None, Tuning::default()).await?;
+                let ws = ctx.open(0, None, None, Tuning::default()).await?;
                 let publisher = Publisher::Frame {
                     ws: Box::new(ws),
                     topic: topic.clone(),

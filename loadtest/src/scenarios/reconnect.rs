@@ -4,6 +4,9 @@
 //! Reports the time until every connection has resumed and caught up, and per event whether
 //! it was replayed, missed or duplicated (and any `resync`, which means history did not
 //! reach back far enough).
+//!
+//! With several nodes (`--base a,b`) connection i first opens on node i and resumes on node
+//! i + 1, so the replay after the drop is served by a node the client was never on.
 
 use super::{Ctx, FrameHead, MAX_CONNECTIONS, Publisher, accounts_for, open_subscribed};
 use crate::net::{self, Sources, Tuning, Ws};
@@ -118,7 +121,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
             let source = sources.next();
             let opening = async move {
                 let permit = permits.acquire_owned().await.ok();
-                let ws = ctx.open(Some(&account), source, Tuning::default()).await;
+                // The next node: with several, every client resumes on another node than
+                // the one it dropped from, as after a node restart behind a load balancer.
+                let ws = ctx
+                    .open(i + 1, Some(&account), source, Tuning::default())
+                    .await;
                 (ws, permit)
             };
             async move {

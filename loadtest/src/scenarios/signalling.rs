@@ -56,11 +56,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
     let runtime = webrtc::runtime::default_runtime().context("no webrtc runtime")?;
 
     let started = Instant::now();
-    let results: Vec<anyhow::Result<Timings>> = stream::iter(pairs)
-        .map(|pair| {
+    let results: Vec<anyhow::Result<Timings>> = stream::iter(pairs.into_iter().enumerate())
+        .map(|(k, pair)| {
             let runtime = runtime.clone();
             async move {
-                tokio::time::timeout(PEER_TIMEOUT * 3, room(ctx, pair, runtime))
+                tokio::time::timeout(PEER_TIMEOUT * 3, room(ctx, k, pair, runtime))
                     .await
                     .unwrap_or_else(|_| bail!("room did not finish in time"))
             }
@@ -118,14 +118,21 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
     Ok(report)
 }
 
-/// Joins both parties and negotiates one peer connection through the server.
-async fn room(ctx: &Ctx, pair: Pair, runtime: Arc<dyn Runtime>) -> anyhow::Result<Timings> {
+/// Joins both parties of room `k` and negotiates one peer connection through the server.
+/// The client goes to node 2k and the therapist to node 2k + 1 (modulo the node count), so
+/// with two nodes every room's signalling crosses between them.
+async fn room(
+    ctx: &Ctx,
+    k: usize,
+    pair: Pair,
+    runtime: Arc<dyn Runtime>,
+) -> anyhow::Result<Timings> {
     let booking = pair.booking_id.clone();
     let mut client = ctx
-        .open(Some(&pair.client), None, Tuning::default())
+        .open(2 * k, Some(&pair.client), None, Tuning::default())
         .await?;
     let mut therapist = ctx
-        .open(Some(&pair.therapist), None, Tuning::default())
+        .open(2 * k + 1, Some(&pair.therapist), None, Tuning::default())
         .await?;
     join(&mut client, &booking).await?;
     let joined = join(&mut therapist, &booking).await?;

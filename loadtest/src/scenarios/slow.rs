@@ -2,7 +2,7 @@
 //! subscriber that stops reading after it subscribed (with a 4 KiB kernel receive buffer, so
 //! it backs up quickly). Reports the other subscribers' latency in both runs, how the server
 //! treated the stalled one (the protocol says: told `closing` and closed), and the server's
-//! resident memory sampled over both runs.
+//! resident memory sampled over both runs (summed over the nodes when there are several).
 
 use super::{Ctx, MAX_CONNECTIONS};
 use crate::scenarios::fanout::{self, MAX_EVENTS, Plan};
@@ -42,14 +42,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
     };
 
     let samples = Arc::new(Mutex::new(Vec::<(f64, u64)>::new()));
-    let sampler = ctx.server_pid.map(|pid| {
+    let pids = ctx.server_pids.clone();
+    let sampler = (!pids.is_empty()).then(|| {
         let samples = samples.clone();
         let started = Instant::now();
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(SAMPLE_EVERY);
             loop {
                 ticks.tick().await;
-                if let Some(kib) = crate::stats::rss_kib(pid) {
+                let sum: Option<u64> = pids.iter().map(|&pid| crate::stats::rss_kib(pid)).sum();
+                if let Some(kib) = sum {
                     let mut samples = samples.lock().unwrap_or_else(|e| e.into_inner());
                     samples.push((started.elapsed().as_secs_f64(), kib));
                 }
