@@ -52,7 +52,7 @@
 //!    --accounts-cache /tmp/paranimo-load-accounts.json --server-pid $(pgrep -n paranimo)"
 //! $L idle --connections 2000
 //! $L fanout --subscribers 1000 --events 20
-//! $L booking --clients 50 --slots 100 --therapists 4 \
+//! $L booking --clients 50 --slots 96 --therapists 12 \
 //!    --database-url postgres://postgres@127.0.0.1:5432/paranimo_load
 //! $L chat --pairs 50
 //! $L signalling --rooms 20

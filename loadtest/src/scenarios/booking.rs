@@ -1,10 +1,20 @@
 //! `booking`: C clients race for S free slots spread over T therapists through
 //! `POST /api/bookings`, every client trying every slot once in its own random order, all
-//! starting together. 201 is a booking, 409 an expected conflict (someone else was first, or
-//! the client already holds that hour with another therapist), any 5xx a failure. Then
-//! PostgreSQL is asked directly whether any two confirmed bookings overlap, per therapist
-//! or per client, and whether it holds exactly the bookings that were answered 201. Finally
-//! the bookings are cancelled (unless `--keep`) so the next run finds the slots free again.
+//! starting together. 201 is a booking; two refusals are expected in a race and counted
+//! apart: 409 `slot_taken` (someone else was first, or the client already holds that hour
+//! with another therapist) and 422 `validation` for the per-client limit of upcoming
+//! sessions (8, `MAX_UPCOMING_PER_CLIENT` in `src/store/bookings.rs`). Every other answer,
+//! a 5xx above all, and every request that got no answer is an error surfaced to a client:
+//! the target is none, deadlocks included (the store retries them). Then PostgreSQL is
+//! asked directly whether any two confirmed bookings overlap, per therapist or per client,
+//! and whether it holds exactly the bookings that were answered 201. Finally the bookings
+//! are cancelled (unless `--keep`) so the next run finds the slots free again.
+//!
+//! The slots are the first S / T free hours of each therapist, the same hours for all of
+//! them on a fresh database, and a client can hold one session per hour: with at most 8
+//! hours (the default, 96 slots over 12 therapists) no client can reach the limit, so a 422
+//! there means leftover bookings of an earlier run. Larger races may reach it; the report
+//! says when they can.
 
 use super::Ctx;
 use crate::accounts::{Account, free_slots};
@@ -21,16 +31,20 @@ use tokio::sync::Barrier;
 /// Largest race accepted: clients × slots requests in all.
 const MAX_REQUESTS: usize = 200_000;
 
+/// Most upcoming sessions one client may hold (`MAX_UPCOMING_PER_CLIENT` on the server).
+const UPCOMING_LIMIT: usize = 8;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Clients racing.
     #[arg(long, default_value_t = 50)]
     clients: usize,
-    /// Slots on offer in all (split evenly over the therapists).
-    #[arg(long, default_value_t = 100)]
+    /// Slots on offer in all (split evenly over the therapists). At most 8 per therapist
+    /// keeps every client below the limit of 8 upcoming sessions.
+    #[arg(long, default_value_t = 96)]
     slots: usize,
     /// Therapists whose slots are raced for.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 12)]
     therapists: usize,
     /// PostgreSQL of the server under test, to check for overlaps (loopback only).
     #[arg(long)]
@@ -47,6 +61,33 @@ struct Target {
     start: String,
 }
 
+/// How the server answered one booking attempt.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    /// 201: the slot is the client's.
+    Booked,
+    /// 409 `slot_taken`: someone else was first, or the client holds that hour elsewhere.
+    Conflict,
+    /// 422 `validation` naming the upcoming-sessions limit: the client holds 8 already.
+    AtLimit,
+    /// Anything else: a 5xx, or a 4xx the race should never cause.
+    Unexpected,
+}
+
+/// Sorts one answer by status and error code. The limit has no code of its own on the
+/// server (it shares `validation` with other bad input), so its message is checked too: a
+/// reworded message makes these answers show as errors, never hides an error as a refusal.
+fn classify(status: u16, body: &serde_json::Value) -> Answer {
+    let code = body["error"]["code"].as_str();
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    match (status, code) {
+        (201, _) => Answer::Booked,
+        (409, Some("slot_taken")) => Answer::Conflict,
+        (422, Some("validation")) if message.contains("upcoming sessions") => Answer::AtLimit,
+        _ => Answer::Unexpected,
+    }
+}
+
 /// What one client's attempts came to.
 #[derive(Default)]
 struct Tally {
@@ -54,11 +95,19 @@ struct Tally {
     /// When the last booking was made, after the start.
     last_booked: Duration,
     conflicts: u64,
+    at_limit: u64,
     server_errors: u64,
     other: BTreeMap<u16, u64>,
     transport_errors: u64,
     latencies: Vec<Duration>,
     first_problem: Option<String>,
+}
+
+impl Tally {
+    /// Answers a client saw as errors: 5xx, unexpected statuses, and no answer at all.
+    fn surfaced(&self) -> u64 {
+        self.server_errors + self.other.values().sum::<u64>() + self.transport_errors
+    }
 }
 
 pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
@@ -83,6 +132,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
         .collect();
     let clients = ctx.setup.clients(c).await?;
     let targets = pick_slots(ctx, &therapists, &clients[0], s).await?;
+    // A client holds at most one session per hour, so the limit is out of reach when the
+    // race offers no more distinct hours than it.
+    let hours = distinct_starts(&targets);
+    if hours > UPCOMING_LIMIT {
+        eprintln!(
+            "note: the race offers {hours} distinct hours, so a client may reach the limit of \
+             {UPCOMING_LIMIT} upcoming sessions (422, counted as refusals); at most \
+             {UPCOMING_LIMIT} slots per therapist avoids it"
+        );
+    }
 
     let barrier = Arc::new(Barrier::new(c));
     let seed = u64::from_str_radix(&ctx.nonce, 16).unwrap_or(1);
@@ -103,15 +162,16 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
                     let begun = Instant::now();
                     let reply = api.post("/api/bookings", &cookie, &body).await;
                     tally.latencies.push(begun.elapsed());
-                    match reply {
-                        Ok(r) if r.status == 201 => {
+                    match reply.as_ref().map(|r| (r, classify(r.status, &r.body))) {
+                        Ok((r, Answer::Booked)) => {
                             if let Some(id) = r.body["id"].as_str() {
                                 tally.booked.push(id.to_owned());
                             }
                             tally.last_booked = started.elapsed();
                         }
-                        Ok(r) if r.status == 409 => tally.conflicts += 1,
-                        Ok(r) => {
+                        Ok((_, Answer::Conflict)) => tally.conflicts += 1,
+                        Ok((_, Answer::AtLimit)) => tally.at_limit += 1,
+                        Ok((r, Answer::Unexpected)) => {
                             if r.status >= 500 {
                                 tally.server_errors += 1;
                             } else {
@@ -137,6 +197,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
         let tally = worker.await?;
         booked_by.extend(tally.booked.iter().map(|id| (i, id.clone())));
         total.conflicts += tally.conflicts;
+        total.at_limit += tally.at_limit;
         total.server_errors += tally.server_errors;
         total.transport_errors += tally.transport_errors;
         for (status, n) in tally.other {
@@ -150,7 +211,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
     }
     let elapsed = started.elapsed();
     let requests = total.latencies.len();
-    let latency = Latency::of(total.latencies);
+    let latency = Latency::of(std::mem::take(&mut total.latencies));
 
     let verdict = verify(&args.database_url, &therapists, &targets).await?;
     let cancelled = if args.keep {
@@ -186,13 +247,17 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
             round3(requests as f64 / elapsed.as_secs_f64()),
         )
         .row("request p50 / p99 / max", latency.cell())
+        .both("distinct_hours", hours as u64)
         .both("conflicts_409", total.conflicts)
+        .both("refusals_limit_422", total.at_limit)
         .both("server_errors_5xx", total.server_errors)
         .both("transport_errors", total.transport_errors)
         .both(
             "other_statuses",
             format!("{:?}", total.other).replace(' ', ""),
         )
+        .row("errors surfaced to clients", total.surfaced())
+        .json("errors_surfaced", total.surfaced())
         .both("db_confirmed_in_race", verdict.confirmed)
         .both("db_therapist_overlaps", verdict.therapist_overlaps)
         .both("db_client_overlaps", verdict.client_overlaps)
@@ -201,9 +266,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
     if let Some(problem) = &total.first_problem {
         report.row("first problem", problem);
     }
-    let ok = total.server_errors == 0
-        && total.transport_errors == 0
-        && total.other.is_empty()
+    let ok = total.surfaced() == 0
         && verdict.therapist_overlaps == 0
         && verdict.client_overlaps == 0
         && verdict.confirmed == booked
@@ -238,6 +301,13 @@ async fn pick_slots(
     }
     targets.truncate(count);
     Ok(targets)
+}
+
+/// How many different start times the race offers.
+fn distinct_starts(targets: &[Target]) -> usize {
+    let starts: std::collections::BTreeSet<&str> =
+        targets.iter().map(|t| t.start.as_str()).collect();
+    starts.len()
 }
 
 /// What PostgreSQL holds after the race.
@@ -308,4 +378,45 @@ async fn cancel(ctx: &Ctx, clients: &[Account], booked: &[(usize, String)]) -> u
         .collect()
         .await;
     results.into_iter().filter(|ok| *ok).count() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only the server's own refusals of a race are expected; the rest surfaces as errors.
+    #[test]
+    fn answers_are_sorted_by_status_and_code() {
+        let error =
+            |code: &str, message: &str| json!({ "error": { "code": code, "message": message } });
+        assert_eq!(classify(201, &json!({ "id": "b" })), Answer::Booked);
+        let taken = error("slot_taken", "that slot has just been taken");
+        assert_eq!(classify(409, &taken), Answer::Conflict);
+        let limit = error(
+            "validation",
+            "you can hold at most 8 upcoming sessions; cancel one to book another",
+        );
+        assert_eq!(classify(422, &limit), Answer::AtLimit);
+        let other = error("validation", "that Idempotency-Key was already used");
+        assert_eq!(classify(422, &other), Answer::Unexpected);
+        let gone = error("slot_unavailable", "that time is not an available slot");
+        assert_eq!(classify(422, &gone), Answer::Unexpected);
+        assert_eq!(
+            classify(409, &error("already_started", "")),
+            Answer::Unexpected
+        );
+        assert_eq!(classify(500, &error("internal", "")), Answer::Unexpected);
+        assert_eq!(classify(503, &json!("bad gateway")), Answer::Unexpected);
+    }
+
+    /// Hours are counted once however many therapists offer them.
+    #[test]
+    fn distinct_starts_count_hours_not_slots() {
+        let slot = |t: &str, s: &str| Target {
+            therapist: t.into(),
+            start: s.into(),
+        };
+        let targets = [slot("a", "10:00"), slot("b", "10:00"), slot("a", "11:00")];
+        assert_eq!(distinct_starts(&targets), 2);
+    }
 }
