@@ -298,19 +298,21 @@ impl Setup {
         let cached = self.cache.lock().await.clients.clone();
         let mut kept = self.still_valid(cached, n).await;
         let missing = n.saturating_sub(kept.len());
+        let mut failure = None;
         if missing > 0 {
             eprintln!("creating {missing} client accounts…");
-            let made = self
+            let (made, failed) = self
                 .make_many(missing, |s| Box::pin(s.register("client")))
-                .await?;
+                .await;
             kept.extend(made);
+            failure = failed;
         }
         {
             let mut cache = self.cache.lock().await;
             cache.clients = merge(&kept, &cache.clients, n);
         }
         self.save().await?;
-        Ok(kept.into_iter().take(n).collect())
+        keep_or_fail(kept, n, failure)
     }
 
     /// `n` therapists with a profile and an all-week calendar.
@@ -318,17 +320,19 @@ impl Setup {
         let cached = self.cache.lock().await.therapists.clone();
         let mut kept = self.still_valid(cached, n).await;
         let missing = n.saturating_sub(kept.len());
+        let mut failure = None;
         if missing > 0 {
             eprintln!("creating {missing} therapist accounts…");
-            let made = self.make_many(missing, |s| Box::pin(s.therapist())).await?;
+            let (made, failed) = self.make_many(missing, |s| Box::pin(s.therapist())).await;
             kept.extend(made);
+            failure = failed;
         }
         {
             let mut cache = self.cache.lock().await;
             cache.therapists = merge(&kept, &cache.therapists, n);
         }
         self.save().await?;
-        Ok(kept.into_iter().take(n).collect())
+        keep_or_fail(kept, n, failure)
     }
 
     /// `n` therapist–client pairs with a booking each, about 50 days ahead so the booking
@@ -357,10 +361,12 @@ impl Setup {
             }
         }
         let missing = n.saturating_sub(kept.len());
+        let mut failure = None;
         if missing > 0 {
             eprintln!("creating {missing} therapist–client pairs with a booking…");
-            let made = self.make_many(missing, |s| Box::pin(s.pair())).await?;
+            let (made, failed) = self.make_many(missing, |s| Box::pin(s.pair())).await;
             kept.extend(made);
+            failure = failed;
         }
         {
             let mut cache = self.cache.lock().await;
@@ -373,11 +379,13 @@ impl Setup {
             cache.pairs = kept.iter().cloned().chain(others).collect();
         }
         self.save().await?;
-        Ok(kept)
+        keep_or_fail(kept, n, failure)
     }
 
-    /// Runs `make` `n` times with bounded concurrency; fails if any attempt fails.
-    async fn make_many<T, F>(&self, n: usize, make: F) -> anyhow::Result<Vec<T>>
+    /// Runs `make` `n` times with bounded concurrency. Returns what was made and the first
+    /// failure: the callers cache what was made before failing, so that a large set-up (200
+    /// rooms are 400 accounts) interrupted by one refusal is not all made again next time.
+    async fn make_many<T, F>(&self, n: usize, make: F) -> (Vec<T>, Option<anyhow::Error>)
     where
         F: for<'a> Fn(
             &'a Self,
@@ -391,9 +399,22 @@ impl Setup {
             .buffer_unordered(self.concurrency)
             .collect()
             .await;
-        let made: anyhow::Result<Vec<T>> = results.into_iter().collect();
-        eprintln!("  … {n} made in {:.1} s", started.elapsed().as_secs_f64());
-        made
+        let mut made = Vec::with_capacity(n);
+        let mut failure = None;
+        for result in results {
+            match result {
+                Ok(item) => made.push(item),
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        eprintln!(
+            "  … {} of {n} made in {:.1} s",
+            made.len(),
+            started.elapsed().as_secs_f64()
+        );
+        (made, failure)
     }
 
     /// The first `n` cached accounts whose session still works or that can sign in again.
@@ -573,6 +594,24 @@ impl Setup {
     }
 }
 
+/// The first `n` of `kept`, or the set-up's failure when it left fewer than `n`.
+fn keep_or_fail<T>(
+    mut kept: Vec<T>,
+    n: usize,
+    failure: Option<anyhow::Error>,
+) -> anyhow::Result<Vec<T>> {
+    if let Some(e) = failure
+        && kept.len() < n
+    {
+        return Err(e.context(format!(
+            "set-up made {} of {n} (those are kept in the accounts cache)",
+            kept.len()
+        )));
+    }
+    kept.truncate(n);
+    Ok(kept)
+}
+
 /// The start times of a therapist's free slots in `[from, from + days)`.
 pub async fn free_slots(
     api: &Api,
@@ -640,6 +679,16 @@ mod tests {
         assert_eq!(recipient(mail).as_deref(), Some("load@example.test"));
         let mail = "to: \"A\" <a@b.test>\r\nSubject: x\r\n\r\nbody";
         assert_eq!(recipient(mail).as_deref(), Some("a@b.test"));
+    }
+
+    /// A set-up that made enough despite a failure goes on; one that made too few fails.
+    #[test]
+    fn set_up_failures_matter_only_when_short() {
+        let kept = keep_or_fail(vec![1, 2, 3], 2, Some(anyhow::anyhow!("refused"))).unwrap();
+        assert_eq!(kept, vec![1, 2]);
+        let short = keep_or_fail(vec![1], 2, Some(anyhow::anyhow!("refused")));
+        assert!(format!("{:#}", short.unwrap_err()).contains("made 1 of 2"));
+        assert_eq!(keep_or_fail(vec![1], 2, None).unwrap(), vec![1]);
     }
 
     /// The two calendar variants differ, so each PUT is a real change.
