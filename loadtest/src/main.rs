@@ -18,6 +18,9 @@
 //! - `signalling`: R rooms, each with two `webrtc` 0.21 peers negotiating through
 //!   `room.join`/`room.signal` and exchanging a data-channel message; rooms per second and
 //!   offer to connected.
+//! - `relay`: P pairs pinging each other through the server and echoing back (Paranimo:
+//!   `room.signal` in booked rooms; peers: `message.send`); the relay's round trip p50/p99,
+//!   to set beside the tokio-minimal peer's.
 //! - `reconnect`: M subscribers dropped at once and resumed with `since`; time until all have
 //!   caught up, and events replayed, missed and duplicated.
 //! - `slow`: `fanout` twice, the second time with one subscriber that stops reading; the
@@ -25,7 +28,7 @@
 //!
 //! `--target generic` drives the reference peers (`loadtest/peers/`) through the minimal
 //! protocol they share (no authentication, `ws://127.0.0.1:<port>/ws`); only `idle`,
-//! `fanout` and `chat` exist there.
+//! `fanout`, `chat` and `relay` exist there.
 //!
 //! # Starting Paranimo for a load run
 //!
@@ -56,12 +59,13 @@
 //!    --database-url postgres://postgres@127.0.0.1:5432/paranimo_load
 //! $L chat --pairs 50
 //! $L signalling --rooms 20
+//! $L relay --pairs 50
 //! $L reconnect --connections 1000
 //! $L slow --subscribers 1000
 //! target/release/paranimo-loadtest --target generic --base ws://127.0.0.1:9001 fanout
 //! ```
 //!
-//! `ROOM_OPENS_MINUTES_BEFORE=100000` lets the signalling scenario join rooms of
+//! `ROOM_OPENS_MINUTES_BEFORE=100000` lets the signalling and relay scenarios join rooms of
 //! bookings made weeks ahead. Accounts made once are kept in `--accounts-cache` and reused
 //! as long as the database is the same; the server allows 16 websockets per session, so
 //! the connection scenarios sign in at least one account per 16 sockets.
@@ -81,7 +85,7 @@
 //! ```
 //!
 //! Sign-up, set-up, the publisher's calendar changes and every other HTTP request go to the
-//! first address; the websockets of `idle`, `fanout`, `slow`, `chat` and
+//! first address; the websockets of `idle`, `fanout`, `slow`, `chat`, `relay` and
 //! `signalling` are spread over the nodes in turn (a pair's two sides on different nodes),
 //! and `reconnect` resumes each client on the next node. The JSON summary records `nodes`,
 //! and memory figures are summed over the `--server-pid`s.
@@ -188,6 +192,7 @@ enum Scenario {
     Signalling(scenarios::signalling::Args),
     Reconnect(scenarios::reconnect::Args),
     Slow(scenarios::slow::Args),
+    Relay(scenarios::relay::Args),
 }
 
 #[tokio::main]
@@ -216,7 +221,8 @@ async fn main() -> anyhow::Result<()> {
     let generic_only = |name: &str| -> anyhow::Result<()> {
         if cli.target == Target::Generic {
             bail!(
-                "`{name}` needs Paranimo's HTTP API; the generic peers run idle, fanout and chat"
+                "`{name}` needs Paranimo's HTTP API; the generic peers run idle, fanout, chat \
+                 and relay"
             );
         }
         Ok(())
@@ -251,6 +257,7 @@ async fn main() -> anyhow::Result<()> {
             generic_only("slow")?;
             scenarios::slow::run(&ctx, args).await?
         }
+        Scenario::Relay(args) => scenarios::relay::run(&ctx, args).await?,
     };
     println!("{}", report.render());
     match report.get("ok") {

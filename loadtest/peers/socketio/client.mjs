@@ -1,11 +1,12 @@
 // The load client for the Socket.IO peer. Socket.IO wraps every message in its own packet
 // format (Engine.IO), so the Rust load generator, which speaks plain websocket frames,
-// cannot drive it; this client runs the same three scenarios over socket.io-client and
+// cannot drive it; this client runs the same four scenarios over socket.io-client and
 // prints the same kind of report: a readable table, then a one-line JSON summary.
 //
 //   node client.mjs idle   --url http://127.0.0.1:9102 --server-pid PID --connections 2000
 //   node client.mjs fanout --url … --subscribers 1000 --events 20 --interval-ms 100
 //   node client.mjs chat   --url … --pairs 50 --messages 20 --rate 5
+//   node client.mjs relay  --url … --pairs 50 --messages 20 --rate 5
 //
 // The scenarios, their options and their JSON keys follow the Rust generator's (see
 // loadtest/src/scenarios/): fixed-pace publishing, latency from the moment of sending.
@@ -391,11 +392,89 @@ async function chat() {
   return summary;
 }
 
+/**
+ * Pairs pinging each other through the server, each ping echoed by the other side the
+ * moment it arrives: the relay's round trip, as the Rust generator's `relay` scenario
+ * measures it (same keys; bodies "ping <key>" and "echo <key>" in `message.send`).
+ */
+async function relay() {
+  const perSide = number('messages');
+  const interval = 1000 / Math.max(number('rate'), 0.001);
+  const { connections, failed } = await connectMany(
+    number('pairs') * 2,
+    number('connect-concurrency'),
+  );
+  const sides = [];
+  for (let k = 0; k + 1 < connections.length; k += 2) {
+    const topic = `chat:${run}:relay:${k / 2}`;
+    for (const s of [0, 1]) {
+      const me = `${run}-${k / 2}-${s}-`;
+      sides.push({ conn: connections[k + s], topic, me, pending: new Map() });
+    }
+  }
+  const roundTrips = [];
+  let sent = 0;
+  let echoed = 0;
+  let errors = 0;
+  const sendAndCount = (side, id, body) =>
+    side.conn
+      .send(id, side.topic, body)
+      .then((answer) => answer?.error && (errors += 1))
+      .catch(() => (errors += 1));
+  for (const side of sides) {
+    side.conn.onEvent((frame) => {
+      const now = performance.now();
+      const [kind, key] = String(frame.event?.message?.body ?? '').split(' ');
+      if (kind === 'echo' && side.pending.has(key)) {
+        roundTrips.push(now - side.pending.get(key));
+        side.pending.delete(key);
+      } else if (kind === 'ping' && !key.startsWith(side.me)) {
+        echoed += 1;
+        sendAndCount(side, `e-${key}`, `echo ${key}`);
+      }
+    });
+  }
+  await Promise.all(sides.map((side) => side.conn.subscribe(side.topic)));
+
+  const started = performance.now();
+  const speak = async (side, i) => {
+    const offset = (interval * i) / sides.length;
+    for (let m = 0; m < perSide; m++) {
+      const wait = started + offset + m * interval - performance.now();
+      if (wait > 0) await sleep(wait);
+      const key = `${side.me}${m}`;
+      side.pending.set(key, performance.now());
+      sent += 1;
+      sendAndCount(side, `p-${key}`, `ping ${key}`);
+    }
+  };
+  await Promise.all(sides.map(speak));
+  const expected = sides.length * perSide;
+  await until(() => roundTrips.length >= expected, number('drain-seconds'));
+
+  const summary = {
+    pairs: sides.length / 2,
+    messages_per_side: perSide,
+    rate_per_side: number('rate'),
+    connect_failures: failed,
+    sent,
+    echoed,
+    round_trips: roundTrips.length,
+    seconds: round3((performance.now() - started) / 1000),
+    missing: sent - roundTrips.length,
+    error_frames: errors,
+  };
+  latency(roundTrips, 'round_trip', summary);
+  summary.ok = failed === 0 && sent === expected && summary.missing === 0 && errors === 0;
+  for (const c of connections) c.close();
+  return summary;
+}
+
 // --- report -----------------------------------------------------------------------------
 
-const scenarios = { idle, fanout, chat };
+const scenarios = { idle, fanout, chat, relay };
 if (!scenarios[scenario]) {
-  console.error(`usage: node client.mjs idle|fanout|chat [options] (see the top of this file)`);
+  console.error('usage: node client.mjs idle|fanout|chat|relay [options] (see the file\'s top)');
   process.exit(2);
 }
 const target = opts.transport === 'ws' ? 'node-client-ws' : opts.url.length > 1 ? 'socketio-2' : 'socketio';

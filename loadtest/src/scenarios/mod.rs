@@ -7,6 +7,7 @@ pub mod fanout;
 pub mod idle;
 pub mod login;
 pub mod reconnect;
+pub mod relay;
 pub mod signalling;
 pub mod slow;
 
