@@ -5,14 +5,16 @@
 #   loadtest/compare/run.sh --no-build   use the binaries and node_modules already there
 #
 # Servers under test, each started fresh, in an order that rotates every round: paranimo,
-# node-ws, socketio, socketio-2 (two nodes on the Redis adapter), bun, tokio-minimal; and
-# the machine's limits: redis (redis-benchmark PUBLISH) and postgres (pgbench running the
-# booking transaction). The load generator and the server run on different cores.
+# paranimo-2 (two nodes sharing the database and Redis), node-ws, socketio, socketio-2 (two
+# nodes on the Redis adapter), bun, tokio-minimal; and the machine's limits: redis
+# (redis-benchmark PUBLISH) and postgres (pgbench running the booking transaction). The load
+# generator and the server run on different cores; two nodes share the server's cores.
 # Results: artifacts/loadtest/<timestamp>/ with results.json, summary.md, latency.png and
 # the log of every run. See loadtest/compare/README.md for what is measured and how.
 #
 # Sizes and choices come from the environment (defaults below): ROUNDS, SERVERS,
-# IDLE_CONNECTIONS, FANOUT_SUBSCRIBERS, CHAT_PAIRS, PGBENCH_SECONDS, LOAD_CPUS, SERVER_CPUS…
+# IDLE_CONNECTIONS, FANOUT_SUBSCRIBERS, CHAT_PAIRS, RELAY_PAIRS, PGBENCH_SECONDS, LOAD_CPUS,
+# SERVER_CPUS, the PORT_… of each server…
 # This script is not part of ./scripts/test.sh and never runs in CI.
 set -euo pipefail
 
@@ -51,8 +53,8 @@ size() {
   fi
 }
 size ROUNDS 3 2
-size SERVERS "paranimo node-ws socketio socketio-2 bun tokio-minimal redis postgres" \
-  "paranimo node-ws socketio socketio-2 bun tokio-minimal redis postgres"
+size SERVERS "paranimo paranimo-2 node-ws socketio socketio-2 bun tokio-minimal redis postgres" \
+  "paranimo paranimo-2 node-ws socketio socketio-2 bun tokio-minimal redis postgres"
 size IDLE_CONNECTIONS 5000 300
 size IDLE_HOLD_SECONDS 5 3
 size FANOUT_SUBSCRIBERS 2000 200
@@ -61,12 +63,21 @@ size FANOUT_INTERVAL_MS 20 20
 size CHAT_PAIRS 50 10
 size CHAT_MESSAGES 20 5
 size CHAT_RATE 5 10
+# The relay round trip: pairs pinging each other through the server, each ping echoed.
+# Paranimo's pairs are the chat scenario's (booked rooms), so as many pairs make no more
+# accounts. At most 10 pings a second: with the echoes that is Paranimo's frame limit.
+size RELAY_PAIRS 50 10
+size RELAY_MESSAGES 20 5
+size RELAY_RATE 5 5
 # Paranimo's accounts: connections sign in as at least this many people (registration
 # costs Argon2); more when the socket cap per session asks for it (users_for below).
 size LOAD_USERS 100 20
+# At most 8 slots per therapist: the same 8 hours for all, and a client holds one session an
+# hour, so nobody reaches the limit of 8 upcoming sessions by chance (refusals at the limit
+# are counted apart from errors all the same).
 size BOOKING_CLIENTS 50 10
-size BOOKING_SLOTS 100 20
-size BOOKING_THERAPISTS 4 2
+size BOOKING_SLOTS 96 16
+size BOOKING_THERAPISTS 12 2
 size PGBENCH_CLIENTS 8 4
 size PGBENCH_SECONDS 8 3
 size REDIS_REQUESTS 200000 20000
@@ -76,7 +87,10 @@ size RUN_TIMEOUT 300 180
 size CONNECT_CONCURRENCY 100 100
 
 # Cores: the server on one, the load generator (and the Node load client, redis-benchmark,
-# pgbench) on another. PostgreSQL and Redis are machine services and stay unpinned.
+# pgbench) on another. PostgreSQL and Redis are machine services and stay unpinned. Two-node
+# turns (paranimo-2, socketio-2) run both nodes on SERVER_CPUS, each with as many workers as
+# the single node: the same cores as one node, so the two-node figures price clustering (the
+# Redis hop, every event handled by two processes) rather than the gift of a second core.
 cores="$(nproc)"
 if ((cores >= 2)); then
   LOAD_CPUS="${LOAD_CPUS:-0}"
@@ -88,12 +102,14 @@ else
 fi
 server_workers="$(taskset -c "$SERVER_CPUS" nproc)"
 
-PORT_PARANIMO=18080
-PORT_NODE_WS=19101
-PORT_SOCKETIO=19102
-PORT_SOCKETIO_2=(19112 19113)
-PORT_BUN=19103
-PORT_TOKIO=19104
+# Ports, overridable so that two comparisons (or other servers) can share the machine.
+PORT_PARANIMO="${PORT_PARANIMO:-18080}"
+read -r -a PORT_PARANIMO_2 <<<"${PORT_PARANIMO_2:-18090 18091}"
+PORT_NODE_WS="${PORT_NODE_WS:-19101}"
+PORT_SOCKETIO="${PORT_SOCKETIO:-19102}"
+read -r -a PORT_SOCKETIO_2 <<<"${PORT_SOCKETIO_2:-19112 19113}"
+PORT_BUN="${PORT_BUN:-19103}"
+PORT_TOKIO="${PORT_TOKIO:-19104}"
 
 # --- tools -------------------------------------------------------------------------------
 
@@ -335,6 +351,7 @@ scenario_args() {
       echo fanout --subscribers "$FANOUT_SUBSCRIBERS" --events "$FANOUT_EVENTS" --interval-ms 0
       ;;
     chat) echo chat --pairs "$CHAT_PAIRS" --messages "$CHAT_MESSAGES" --rate "$CHAT_RATE" ;;
+    relay) echo relay --pairs "$RELAY_PAIRS" --messages "$RELAY_MESSAGES" --rate "$RELAY_RATE" ;;
   esac
 }
 
@@ -384,18 +401,21 @@ on_server_core() {
   running+=("$!")
 }
 
+# start_paranimo LOG PORT ORIGIN: one release node on PORT, waited for until ready. Every
+# node of a run shares the database, the Redis prefix and the public origin: that is how
+# Paranimo nodes make one cluster (every websocket event goes through Redis pub/sub).
 start_paranimo() {
-  local log_file="$logs/paranimo-server.log"
+  local log_file="$1" port="$2" origin="$3"
   on_server_core "$log_file" env \
     DATABASE_URL="$(db_url "$db_name")" REDIS_URL="$REDIS_URL" REDIS_PREFIX="$redis_prefix" \
-    BIND="127.0.0.1:$PORT_PARANIMO" PUBLIC_ORIGIN="http://127.0.0.1:$PORT_PARANIMO" \
+    BIND="127.0.0.1:$port" PUBLIC_ORIGIN="$origin" \
     MAIL_TRANSPORT="folder:$mail_dir" TRUSTED_PROXIES=127.0.0.1 RUST_LOG=warn \
     ROOM_OPENS_MINUTES_BEFORE=100000 HTTP_WORKERS="$server_workers" WEB_DIR="$scratch/web" \
     "$paranimo_bin" serve
-  local i
+  local pid="${server_pids[-1]}" i
   for ((i = 0; i < 600; i++)); do
-    curl -fsS -o /dev/null "http://127.0.0.1:$PORT_PARANIMO/readyz" 2>/dev/null && return 0
-    kill -0 "${server_pids[0]}" 2>/dev/null || return 1
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
@@ -409,7 +429,21 @@ start_server() {
   case "$name" in
     paranimo)
       port_free "$PORT_PARANIMO" || { log "port $PORT_PARANIMO is taken"; return 1; }
-      start_paranimo || { log "Paranimo did not become ready (see logs/paranimo-server.log)"; return 1; }
+      start_paranimo "$logs/paranimo-server.log" "$PORT_PARANIMO" \
+        "http://127.0.0.1:$PORT_PARANIMO" ||
+        { log "Paranimo did not become ready (see logs/paranimo-server.log)"; return 1; }
+      return 0
+      ;;
+    paranimo-2)
+      # One after the other, so the second finds the migrations done.
+      for port in "${PORT_PARANIMO_2[@]}"; do
+        port_free "$port" || { log "port $port is taken"; return 1; }
+        start_paranimo "$logs/paranimo-2-server.log" "$port" \
+          "http://127.0.0.1:${PORT_PARANIMO_2[0]}" || {
+          log "Paranimo node $port did not become ready (see logs/paranimo-2-server.log)"
+          return 1
+        }
+      done
       return 0
       ;;
     node-ws) port="$PORT_NODE_WS"; port_free "$port" || return 1
@@ -526,8 +560,12 @@ turn() {
     skip "$name" "$round" all "the server did not start or failed the protocol check"
     return
   fi
-  local scenarios=(idle fanout fanout-burst chat)
+  local scenarios=(idle fanout fanout-burst chat relay)
   [[ $name == paranimo ]] && scenarios+=(booking)
+  # Two Paranimo nodes: the fanout rate across them, set beside one node's.
+  [[ $name == paranimo-2 ]] && scenarios=(fanout fanout-burst)
+  local server_pid_list
+  server_pid_list="$(IFS=,; echo "${server_pids[*]}")"
   for scenario in "${scenarios[@]}"; do
     if [[ $name == socketio* ]]; then
       # Socket.IO's framing needs its own client (see loadtest/peers/socketio/client.mjs).
@@ -548,10 +586,15 @@ turn() {
       skip "$name" "$round" "$scenario" "paranimo-loadtest has no '${scenario%-burst}' scenario yet"
       continue
     fi
-    local common=(--server-pid "${server_pids[0]}" --connect-concurrency "$CONNECT_CONCURRENCY")
-    if [[ $name == paranimo ]]; then
-      common+=(--base "http://127.0.0.1:$PORT_PARANIMO" --mail-dir "$mail_dir"
-        --accounts-cache "$accounts_cache")
+    local common=(--server-pid "$server_pid_list" --connect-concurrency "$CONNECT_CONCURRENCY")
+    if [[ $name == paranimo* ]]; then
+      local bases="http://127.0.0.1:$PORT_PARANIMO" port
+      if [[ $name == paranimo-2 ]]; then
+        bases=""
+        for port in "${PORT_PARANIMO_2[@]}"; do bases+="${bases:+,}http://127.0.0.1:$port"; done
+      fi
+      # The accounts are shared by both turns: the nodes use the same database.
+      common+=(--base "$bases" --mail-dir "$mail_dir" --accounts-cache "$accounts_cache")
       if [[ $scenario == booking ]]; then
         measure "$name" "$round" booking "$loadtest_bin" "${common[@]}" booking \
           --clients "$BOOKING_CLIENTS" --slots "$BOOKING_SLOTS" \
@@ -609,7 +652,8 @@ cat >"$out/conditions.json" <<EOF
  "sizes":{"idle_connections":$IDLE_CONNECTIONS,"idle_hold_seconds":$IDLE_HOLD_SECONDS,
    "fanout_subscribers":$FANOUT_SUBSCRIBERS,"fanout_events":$FANOUT_EVENTS,
    "fanout_interval_ms":$FANOUT_INTERVAL_MS,"chat_pairs":$CHAT_PAIRS,
-   "chat_messages":$CHAT_MESSAGES,"chat_rate":$CHAT_RATE,"load_users":$LOAD_USERS,
+   "chat_messages":$CHAT_MESSAGES,"chat_rate":$CHAT_RATE,"relay_pairs":$RELAY_PAIRS,
+   "relay_messages":$RELAY_MESSAGES,"relay_rate":$RELAY_RATE,"load_users":$LOAD_USERS,
    "booking_clients":$BOOKING_CLIENTS,"booking_slots":$BOOKING_SLOTS,
    "booking_therapists":$BOOKING_THERAPISTS,"pgbench_clients":$PGBENCH_CLIENTS,
    "connect_concurrency":$CONNECT_CONCURRENCY,
