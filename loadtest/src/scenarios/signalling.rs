@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
+use webrtc::peer_connection::SettingEngineBuilder;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCIceGatheringState,
     RTCPeerConnectionState, RTCSessionDescription,
@@ -229,6 +230,9 @@ struct Peer {
     channels: mpsc::Receiver<Arc<dyn DataChannel>>,
 }
 
+/// Time between two ICE connectivity checks, as browsers pace them.
+const ICE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
 async fn peer(runtime: Arc<dyn Runtime>) -> anyhow::Result<Peer> {
     let (gathered_tx, gathered) = mpsc::channel(1);
     let (connected_tx, connected) = mpsc::channel(2);
@@ -238,7 +242,13 @@ async fn peer(runtime: Arc<dyn Runtime>) -> anyhow::Result<Peer> {
         connected: connected_tx,
         channels: channels_tx,
     });
+    // Browsers pace their ICE checks at about 50 ms; webrtc-rs defaults to 200 ms, which
+    // would put a 200 ms floor under offer-to-connected that says nothing about the server.
+    let settings = SettingEngineBuilder::new()
+        .with_ice_connection_attempts(Some(ICE_CHECK_INTERVAL), None)
+        .build();
     let pc = PeerConnectionBuilder::new()
+        .with_setting_engine(settings)
         .with_handler(watcher)
         .with_runtime(runtime)
         .with_udp_addrs(vec!["127.0.0.1:0".to_owned()])
