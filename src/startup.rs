@@ -33,6 +33,8 @@ pub struct Application {
     state: web::Data<AppState>,
     /// The mail sender; dropped (and so stopped) when the server stops.
     _mail_sender: crate::email::MailSender,
+    /// The audit chain's sealer; likewise stopped with the server.
+    _audit_sealer: store::audit::AuditSealer,
 }
 
 impl Application {
@@ -54,6 +56,7 @@ impl Application {
         let mailer =
             crate::email::Mailer::new(&settings.mail_transport, settings.mail_from.clone())?;
         let mail_sender = crate::email::spawn_sender(pool.clone(), mailer);
+        let audit_sealer = store::audit::spawn_sealer(pool.clone());
 
         let state = web::Data::new(AppState {
             stores: Stores {
@@ -125,6 +128,7 @@ impl Application {
             server,
             state,
             _mail_sender: mail_sender,
+            _audit_sealer: audit_sealer,
         })
     }
 

@@ -1,7 +1,27 @@
 use crate::helpers::TestApp;
+use paranimo::store::audit::{self, ChainReport};
+use sqlx::PgPool;
+
+/// Seals whatever is pending, then verifies the whole chain.
+async fn seal_and_verify(pool: &PgPool) -> ChainReport {
+    audit::seal_pending(pool).await.expect("sealing works");
+    audit::verify_chain(pool).await.expect("verification runs")
+}
+
+/// Runs `sql` with the audit table's triggers switched off for this transaction only, as a
+/// superuser could: then the hash chain, not the trigger, has to notice.
+async fn tamper_as_superuser(pool: &PgPool, sql: &'static str) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(sql).execute(&mut *tx).await.unwrap();
+    tx.commit().await.unwrap();
+}
 
 /// Registration, profile, availability, booking and cancelling each leave an audit event,
-/// and the hash chain detects a row edited afterwards.
+/// the sealed chain verifies, and the chain detects a row a superuser edited afterwards.
 #[actix_web::test]
 async fn every_step_is_audited_and_tampering_is_detected() {
     let app = TestApp::spawn().await;
@@ -34,27 +54,23 @@ async fn every_step_is_audited_and_tampering_is_detected() {
             "no {expected} in {actions:?}"
         );
     }
-    let booked_by: uuid::Uuid =
-        sqlx::query_scalar("SELECT actor_id FROM audit_events WHERE action = 'booking.created'")
+    let (booked_by, booking_row): (uuid::Uuid, i64) =
+        sqlx::query_as("SELECT actor_id, id FROM audit_events WHERE action = 'booking.created'")
             .fetch_one(&app.pool)
             .await
             .unwrap();
     assert_eq!(booked_by.to_string(), client.id());
 
-    assert_eq!(
-        paranimo::store::audit::verify_chain(&app.pool)
-            .await
-            .unwrap(),
-        None
-    );
-    sqlx::query("UPDATE audit_events SET actor_id = NULL WHERE action = 'booking.created'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
-    assert!(
-        paranimo::store::audit::verify_chain(&app.pool)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let report = seal_and_verify(&app.pool).await;
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.unsealed, 0);
+    assert_eq!(report.sealed as usize, actions.len());
+
+    tamper_as_superuser(
+        &app.pool,
+        "UPDATE audit_events SET actor_id = NULL WHERE action = 'booking.created'",
+    )
+    .await;
+    let report = audit::verify_chain(&app.pool).await.unwrap();
+    assert_eq!(report.first_broken, Some(booking_row));
 }
