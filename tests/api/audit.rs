@@ -1,6 +1,7 @@
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, TestDatabase};
 use paranimo::store::audit::{self, AuditEvent, ChainReport};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -280,4 +281,87 @@ async fn rows_left_unsealed_are_reported_apart() {
         .unwrap();
     let report = seal_and_verify(&app.pool).await;
     assert_eq!((report.sealed, report.unsealed), (1, 0));
+}
+
+/// The last migration before batch sealing: databases at this version hold rows hashed by
+/// their writers, under the old per-write lock.
+const BEFORE_SEALING: i64 = 20261203400001;
+
+/// Writes `objects` as `record` did before batch sealing: prev_hash is the hash of the row
+/// before in id order, and hash is SHA-256 over prev_hash, the time in microseconds, the
+/// actor's bytes (none without one), then action, object type, object id and serde_json's
+/// text of the detail, each after its length as eight big-endian bytes.
+async fn record_as_before_sealing(pool: &PgPool, objects: &[&str]) {
+    let mut prev = vec![0u8; 32];
+    for (n, object_id) in objects.iter().enumerate() {
+        let actor = (n % 2 == 1).then(uuid::Uuid::new_v4);
+        let at =
+            chrono::DateTime::from_timestamp_micros(chrono::Utc::now().timestamp_micros()).unwrap();
+        let detail = json!({ "n": 1, "object": object_id });
+        let mut h = Sha256::new();
+        h.update(&prev);
+        h.update(at.timestamp_micros().to_be_bytes());
+        h.update(actor.map(|a| a.as_bytes().to_vec()).unwrap_or_default());
+        for part in ["test.old", "test", object_id, &detail.to_string()] {
+            h.update((part.len() as u64).to_be_bytes());
+            h.update(part.as_bytes());
+        }
+        let hash = h.finalize().to_vec();
+        sqlx::query(
+            r#"
+            INSERT INTO audit_events (at, actor_id, action, object_type, object_id, detail,
+                                      prev_hash, hash)
+            VALUES ($1, $2, 'test.old', 'test', $3, $4, $5, $6)
+            "#,
+        )
+        .bind(at)
+        .bind(actor)
+        .bind(object_id)
+        .bind(&detail)
+        .bind(&prev)
+        .bind(&hash)
+        .execute(pool)
+        .await
+        .unwrap();
+        prev = hash;
+    }
+}
+
+/// Rows hashed by their writers before batch sealing keep verifying after the migration
+/// numbers them, the sealer chains new rows on from the last of them, and an old row altered
+/// afterwards is still caught.
+#[actix_web::test]
+async fn rows_hashed_before_batch_sealing_still_verify() {
+    let database = TestDatabase::create().await;
+    let pool = PgPool::connect(&database.url).await.unwrap();
+    let migrator = sqlx::migrate!("./migrations");
+    migrator.run_to(BEFORE_SEALING, &pool).await.unwrap();
+    record_as_before_sealing(&pool, &["a", "b", "c"]).await;
+
+    migrator.run(&pool).await.unwrap();
+    let report = audit::verify_chain(&pool).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!((report.sealed, report.unsealed), (3, 0));
+
+    for n in 0..2 {
+        audit::record_alone(&pool, event("test.new", n.to_string()))
+            .await
+            .unwrap();
+    }
+    let report = seal_and_verify(&pool).await;
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!((report.sealed, report.unsealed), (5, 0));
+
+    tamper_as_superuser(
+        &pool,
+        "UPDATE audit_events SET object_id = 'z' WHERE chain_seq = 2",
+    )
+    .await;
+    let altered: i64 = sqlx::query_scalar("SELECT id FROM audit_events WHERE chain_seq = 2")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let report = audit::verify_chain(&pool).await.unwrap();
+    assert_eq!(report.first_broken, Some(altered));
+    pool.close().await;
 }
