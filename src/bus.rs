@@ -56,6 +56,18 @@ redis.call('PUBLISH', KEYS[3], frame)
 return seq
 "#;
 
+/// The topic's current sequence number and the frames after `since` (ARGV[1]), read in one
+/// step so no event can slip in between; nothing is read when more were missed than history
+/// keeps (ARGV[2]).
+const REPLAY_SCRIPT: &str = r#"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+local missed = current - tonumber(ARGV[1])
+if missed <= 0 or missed > tonumber(ARGV[2]) then
+  return {current, {}}
+end
+return {current, redis.call('LRANGE', KEYS[2], -missed, -1)}
+"#;
+
 /// Local subscribers per topic on this node.
 type Subscribers = HashMap<Topic, HashMap<SubscriberId, Recipient<TopicBatch>>>;
 
@@ -71,6 +83,7 @@ pub struct RedisBus {
     redis: ConnectionManager,
     prefix: String,
     script: redis::Script,
+    replay_script: redis::Script,
     local: RwLock<Subscribers>,
     next_id: AtomicU64,
     on_revoked: RwLock<Option<RevocationHandler>>,
@@ -84,6 +97,7 @@ impl RedisBus {
             redis,
             prefix,
             script: redis::Script::new(PUBLISH_SCRIPT),
+            replay_script: redis::Script::new(REPLAY_SCRIPT),
             local: RwLock::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             on_revoked: RwLock::new(None),
@@ -357,27 +371,29 @@ impl EventBus for RedisBus {
     }
 
     async fn replay(&self, topic: Topic, since: u64) -> Result<Replay, PortError> {
+        // Only the missed tail is read and parsed: thousands of clients resuming at once
+        // must not each parse the whole history.
         let mut conn = self.redis.clone();
-        let (current, history): (Option<u64>, Vec<String>) = redis::pipe()
-            .atomic()
-            .get(self.key("seq", topic))
-            .lrange(self.key("hist", topic), 0, -1)
-            .query_async(&mut conn)
+        let (current, missed): (u64, Vec<String>) = self
+            .replay_script
+            .key(self.key("seq", topic))
+            .key(self.key("hist", topic))
+            .arg(since)
+            .arg(history_len(topic))
+            .invoke_async(&mut conn)
             .await
             .map_err(redis_error)?;
-        let current = current.unwrap_or(0);
         if since >= current {
             return Ok(Replay::Events(Vec::new()));
         }
 
-        let events: Vec<TopicEvent> = history.into_iter().filter_map(parse_frame).collect();
-        let oldest = events.first().map(|e| e.seq).unwrap_or(current + 1);
-        if oldest > since + 1 {
+        let events: Vec<TopicEvent> = missed.into_iter().filter_map(parse_frame).collect();
+        let complete = events.len() as u64 == current - since
+            && events.first().is_some_and(|e| e.seq == since + 1);
+        if !complete {
             return Ok(Replay::TooOld { seq: current });
         }
-        Ok(Replay::Events(
-            events.into_iter().filter(|e| e.seq > since).collect(),
-        ))
+        Ok(Replay::Events(events))
     }
 
     fn next_subscriber_id(&self) -> SubscriberId {

@@ -51,6 +51,10 @@ pub const OUTBOX_CAPACITY: usize = 2 * crate::bus::HISTORY_LEN as usize + 64;
 /// Incoming events queued for this actor before the bus sees it as slow.
 const MAILBOX_CAPACITY: usize = 1024;
 
+/// One clock for every connection's rate limiter: making a clock probes the CPU each time.
+static CLOCK: std::sync::LazyLock<governor::clock::DefaultClock> =
+    std::sync::LazyLock::new(Default::default);
+
 /// Most topics one connection may follow at once.
 const MAX_TOPICS: usize = 64;
 
@@ -127,7 +131,10 @@ impl ConnectionActor {
             flushing: false,
             topics: HashMap::new(),
             rooms: HashSet::new(),
-            limiter: RateLimiter::direct(Quota::per_second(per_second).allow_burst(burst)),
+            limiter: RateLimiter::direct_with_clock(
+                Quota::per_second(per_second).allow_burst(burst),
+                CLOCK.clone(),
+            ),
             last_heard: Instant::now(),
             closing: false,
             span,
