@@ -111,3 +111,48 @@ async fn a_client_that_stops_reading_is_closed_without_holding_up_others() {
     let closed = stalled.next().await;
     assert_eq!(closed["type"], "socket_closed", "{closed}");
 }
+
+/// A client resuming with `since` gets exactly what it missed, in order; one that has been
+/// away longer than history reaches back is told to resync instead.
+#[actix_web::test]
+async fn resuming_replays_the_missed_tail_or_asks_for_a_resync() {
+    let app = TestApp::spawn().await;
+    let therapist = app.new_therapist().await;
+    let therapist_id: TherapistId = therapist.id().parse().expect("therapist id");
+    let topic = Topic::Availability(therapist_id);
+    let publish = |count: u64| {
+        let bus = app.state.bus.clone();
+        async move {
+            let mut last = 0;
+            for _ in 0..count {
+                let event = Event::AvailabilityChanged { therapist_id };
+                last = bus.publish(topic, event).await.expect("published");
+            }
+            last
+        }
+    };
+
+    let current = publish(20).await;
+    let mut ws = therapist.websocket().await;
+    ws.send(serde_json::json!({
+        "type": "subscribe", "topic": topic.to_string(), "since": current - 5,
+    }))
+    .await;
+    for expected in current - 4..=current {
+        let frame = ws.expect("event", |f| f["type"] == "event").await;
+        assert_eq!(frame["seq"], expected, "{frame}");
+    }
+    let subscribed = ws.expect("subscribed", |f| f["type"] == "subscribed").await;
+    assert_eq!(subscribed["seq"], current, "{subscribed}");
+
+    // More than the history keeps (1,000 events) happen while another client is away.
+    let current = publish(1_010).await;
+    let mut away = therapist.websocket().await;
+    away.send(serde_json::json!({ "type": "subscribe", "topic": topic.to_string(), "since": 3 }))
+        .await;
+    let answer = away
+        .expect("resync", |f| f["type"] == "resync" || f["type"] == "event")
+        .await;
+    assert_eq!(answer["type"], "resync", "no partial replay: {answer}");
+    assert_eq!(answer["seq"], current, "{answer}");
+}
