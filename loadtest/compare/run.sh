@@ -78,6 +78,10 @@ size LOAD_USERS 100 20
 size BOOKING_CLIENTS 50 10
 size BOOKING_SLOTS 96 16
 size BOOKING_THERAPISTS 12 2
+# Bookings without a race (--spread): each of these clients books its own slots, eight
+# hours of each therapist, to set against pgbench's spread run of the same SQL.
+size BOOKING_SPREAD_CLIENTS 100 20
+size BOOKING_SPREAD_THERAPISTS 50 10
 size PGBENCH_CLIENTS 8 4
 size PGBENCH_SECONDS 8 3
 size REDIS_REQUESTS 200000 20000
@@ -561,7 +565,7 @@ turn() {
     return
   fi
   local scenarios=(idle fanout fanout-burst chat relay)
-  [[ $name == paranimo ]] && scenarios+=(booking)
+  [[ $name == paranimo ]] && scenarios+=(booking booking-spread)
   # Two Paranimo nodes: the fanout rate across them, set beside one node's.
   [[ $name == paranimo-2 ]] && scenarios=(fanout fanout-burst)
   local server_pid_list
@@ -599,6 +603,13 @@ turn() {
         measure "$name" "$round" booking "$loadtest_bin" "${common[@]}" booking \
           --clients "$BOOKING_CLIENTS" --slots "$BOOKING_SLOTS" \
           --therapists "$BOOKING_THERAPISTS" --database-url "$(db_url "$db_name")"
+        continue
+      fi
+      if [[ $scenario == booking-spread ]]; then
+        measure "$name" "$round" booking-spread "$loadtest_bin" "${common[@]}" booking \
+          --spread --clients "$BOOKING_SPREAD_CLIENTS" \
+          --slots "$((BOOKING_SPREAD_THERAPISTS * 8))" \
+          --therapists "$BOOKING_SPREAD_THERAPISTS" --database-url "$(db_url "$db_name")"
         continue
       fi
       # shellcheck disable=SC2046
@@ -655,7 +666,9 @@ cat >"$out/conditions.json" <<EOF
    "chat_messages":$CHAT_MESSAGES,"chat_rate":$CHAT_RATE,"relay_pairs":$RELAY_PAIRS,
    "relay_messages":$RELAY_MESSAGES,"relay_rate":$RELAY_RATE,"load_users":$LOAD_USERS,
    "booking_clients":$BOOKING_CLIENTS,"booking_slots":$BOOKING_SLOTS,
-   "booking_therapists":$BOOKING_THERAPISTS,"pgbench_clients":$PGBENCH_CLIENTS,
+   "booking_therapists":$BOOKING_THERAPISTS,
+   "booking_spread_clients":$BOOKING_SPREAD_CLIENTS,
+   "booking_spread_therapists":$BOOKING_SPREAD_THERAPISTS,"pgbench_clients":$PGBENCH_CLIENTS,
    "connect_concurrency":$CONNECT_CONCURRENCY,
    "pgbench_seconds":$PGBENCH_SECONDS,"redis_requests":$REDIS_REQUESTS}}
 EOF
