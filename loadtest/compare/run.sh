@@ -586,8 +586,11 @@ turn() {
         --connect-concurrency "$CONNECT_CONCURRENCY"
       continue
     fi
-    if ! has_scenario "${scenario%-burst}"; then
-      skip "$name" "$round" "$scenario" "paranimo-loadtest has no '${scenario%-burst}' scenario yet"
+    # fanout-burst and booking-spread are fanout and booking with other arguments.
+    local base_scenario="${scenario%-burst}"
+    base_scenario="${base_scenario%-spread}"
+    if ! has_scenario "$base_scenario"; then
+      skip "$name" "$round" "$scenario" "paranimo-loadtest has no '$base_scenario' scenario yet"
       continue
     fi
     local common=(--server-pid "$server_pid_list" --connect-concurrency "$CONNECT_CONCURRENCY")
