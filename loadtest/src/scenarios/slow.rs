@@ -18,7 +18,7 @@ pub struct Args {
     /// Subscribers that keep reading.
     #[arg(long, default_value_t = 1000)]
     subscribers: usize,
-    /// Events per run. The stalled client's backlog is what the server queues (256 frames)
+    /// Events per run. The stalled client's backlog is what the server queues (2,064 frames)
     /// plus what actix and the kernel buffer; 1,000 calendar events (about 130 KiB) did not
     /// fill that on loopback in our smoke runs, so the server kept the client open.
     #[arg(long, default_value_t = 1000)]
