@@ -191,6 +191,12 @@ impl RedisBus {
         }
     }
 
+    /// How many subscribers on this node follow `topic` (for tests and diagnostics).
+    pub fn local_subscribers(&self, topic: Topic) -> usize {
+        let local = self.local.read().unwrap_or_else(|e| e.into_inner());
+        local.get(&topic).map_or(0, HashMap::len)
+    }
+
     fn local_topics(&self) -> Vec<Topic> {
         let local = self.local.read().unwrap_or_else(|e| e.into_inner());
         local.keys().copied().collect()

@@ -107,6 +107,7 @@ impl Application {
         })
         .workers(workers)
         .backlog(LISTEN_BACKLOG)
+        .on_connect(limit_unacknowledged_data)
         // Small frames (signalling, chat, events) must leave at once: without this, Nagle's
         // algorithm holds a frame until the previous one is acknowledged, which together
         // with delayed acknowledgements adds about 40 ms to a request-answer exchange.
@@ -145,5 +146,23 @@ impl Application {
     /// Serves until the process is asked to stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// How long data we sent may wait unacknowledged, or unsent behind a peer's closed receive
+/// window, before the kernel drops the connection.
+const UNACKNOWLEDGED_DATA_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Sets `TCP_USER_TIMEOUT` on every accepted socket. A websocket client that stops reading is
+/// closed by its connection actor ("too slow"), but actix-http keeps trying to write what is
+/// already buffered and has no timeout of its own for that; without this, such a connection
+/// would hold its descriptor and kernel buffers until the peer went away.
+fn limit_unacknowledged_data(connection: &dyn std::any::Any, _: &mut actix_web::dev::Extensions) {
+    let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() else {
+        return;
+    };
+    let socket = socket2::SockRef::from(stream);
+    if let Err(e) = socket.set_tcp_user_timeout(Some(UNACKNOWLEDGED_DATA_TIMEOUT)) {
+        tracing::warn!(error = %e, "could not set TCP_USER_TIMEOUT on a connection");
     }
 }

@@ -141,9 +141,15 @@ impl ConnectionActor {
         }
     }
 
-    /// Queues text for the client, or closes the connection when the queue is (nearly)
-    /// full. Two places stay free for the `closing` frame and the close itself.
+    /// Queues text for the client (see [`Self::queue`]).
     fn push(&mut self, ctx: &mut Context<Self>, text: ByteString) {
+        self.queue(ctx, Message::Text(text));
+    }
+
+    /// Puts a frame (text, ping or pong alike) in the queue and makes sure a [`Flush`] is
+    /// moving it, or closes the connection when the queue is (nearly) full. Two places stay
+    /// free for the `closing` frame and the close itself.
+    fn queue(&mut self, ctx: &mut Context<Self>, message: Message) {
         if self.closing {
             return;
         }
@@ -159,11 +165,6 @@ impl ConnectionActor {
             );
             return;
         }
-        self.queue(ctx, Message::Text(text));
-    }
-
-    /// Puts a frame in the queue and makes sure a [`Flush`] is moving it.
-    fn queue(&mut self, ctx: &mut Context<Self>, message: Message) {
         self.outbox.push_back(message);
         if !std::mem::replace(&mut self.flushing, true) {
             ctx.spawn(Flush);
@@ -312,6 +313,12 @@ impl ConnectionActor {
         let subscribe = async move { bus.subscribe(topic, id, recipient).await };
 
         ctx.spawn(subscribe.into_actor(self).map(move |current, act, ctx| {
+            // Unsubscribed (or gone) before the bus registered us: undo the registration,
+            // which `unfollow` could not, and say nothing more about this topic.
+            if !act.topics.contains_key(&topic) {
+                act.app.bus.unsubscribe(topic, id);
+                return;
+            }
             let current = match current {
                 Ok(seq) => seq,
                 Err(e) => {
@@ -331,6 +338,20 @@ impl ConnectionActor {
             };
             match since {
                 Some(since) if since < current => act.catch_up(ctx, topic, since, done),
+                // The client has seen more than the topic holds: its numbering restarted
+                // (Redis lost its data). Nothing can be replayed, so the client refetches.
+                Some(since) if since > current => {
+                    act.set_last(topic, current);
+                    act.send(
+                        ctx,
+                        &ServerFrame::Resync {
+                            topic,
+                            seq: current,
+                        },
+                    );
+                    act.drain_pending(ctx, topic);
+                    done(act, ctx, topic, current);
+                }
                 _ => {
                     if let Some(state) = act.topics.get_mut(&topic) {
                         state.last = current;
@@ -703,9 +724,7 @@ impl Actor for ConnectionActor {
                 act.close(ctx, "no heartbeat", CloseCode::Away);
                 return;
             }
-            if !act.closing {
-                act.queue(ctx, Message::Ping(bytes::Bytes::new()));
-            }
+            act.queue(ctx, Message::Ping(bytes::Bytes::new()));
         });
     }
 
@@ -740,14 +759,21 @@ impl StreamHandler<Result<AggregatedMessage, ProtocolError>> for ConnectionActor
         self.last_heard = Instant::now();
         match item {
             Ok(AggregatedMessage::Text(text)) => self.handle_text(ctx, &text),
-            Ok(AggregatedMessage::Binary(_)) => self.error(
-                ctx,
-                None,
-                ErrorCode::BadFrame,
-                "binary frames are not supported",
-            ),
+            // Binary frames and pings count against the same frame budget as text, and past
+            // it are dropped unanswered: answering a flood would queue memory for a client
+            // that may not even read.
+            Ok(AggregatedMessage::Binary(_)) => {
+                if self.limiter.check().is_ok() {
+                    self.error(
+                        ctx,
+                        None,
+                        ErrorCode::BadFrame,
+                        "binary frames are not supported",
+                    );
+                }
+            }
             Ok(AggregatedMessage::Ping(bytes)) => {
-                if !self.closing {
+                if self.limiter.check().is_ok() {
                     self.queue(ctx, Message::Pong(bytes));
                 }
             }

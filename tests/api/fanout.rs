@@ -1,4 +1,5 @@
-//! Fan-out under pressure: bursts of events, and a client that stops reading.
+//! Fan-out and subscriptions under pressure: bursts of events, a client that stops reading,
+//! resuming, floods and subscriptions undone at once.
 
 use crate::helpers::TestApp;
 use chrono::Utc;
@@ -155,4 +156,80 @@ async fn resuming_replays_the_missed_tail_or_asks_for_a_resync() {
         .await;
     assert_eq!(answer["type"], "resync", "no partial replay: {answer}");
     assert_eq!(answer["seq"], current, "{answer}");
+
+    // A client that has seen more than the topic holds (Redis lost its data and numbering
+    // restarted) cannot be replayed to either: it must refetch, or it would drop what comes.
+    let mut ahead = therapist.websocket().await;
+    ahead
+        .send(serde_json::json!({
+            "type": "subscribe", "topic": topic.to_string(), "since": current + 500,
+        }))
+        .await;
+    let answer = ahead
+        .expect("resync", |f| {
+            f["type"] == "resync" || f["type"] == "subscribed"
+        })
+        .await;
+    assert_eq!(answer["type"], "resync", "{answer}");
+    assert_eq!(answer["seq"], current, "{answer}");
+}
+
+/// Websocket pings past the frame budget go unanswered, so a client flooding pings while not
+/// reading cannot make the server queue pongs; the connection works again once it slows.
+#[actix_web::test]
+async fn a_ping_flood_is_not_answered_past_the_frame_budget() {
+    let app = TestApp::spawn().await;
+    let client = app.new_client().await;
+    let mut ws = client.websocket().await;
+    for _ in 0..2_000 {
+        ws.ping_socket(vec![7; 125]).await;
+    }
+    let pongs = ws.count_pongs(Duration::from_secs(1)).await;
+    assert!(pongs >= 1, "pings within the budget are answered");
+    assert!(
+        pongs <= 100,
+        "{pongs} pongs for 2,000 pings: the flood was answered"
+    );
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ws.send(serde_json::json!({ "type": "ping", "id": "after" }))
+        .await;
+    let pong = ws.expect("pong", |f| f["type"] == "pong").await;
+    assert_eq!(pong["id"], "after", "{pong}");
+}
+
+/// Subscribing and unsubscribing in the same breath leaves no subscription behind in the
+/// event bus, where it would be sent every event of the topic for nothing.
+#[actix_web::test]
+async fn unsubscribing_at_once_leaves_nothing_behind() {
+    let app = TestApp::spawn().await;
+    let client = app.new_client().await;
+    let mut ws = client.websocket().await;
+    let topics: Vec<Topic> = (0..15)
+        .map(|_| Topic::Availability(TherapistId::new_random()))
+        .collect();
+    let frames = topics
+        .iter()
+        .flat_map(|topic| {
+            let name = topic.to_string();
+            [
+                serde_json::json!({ "type": "subscribe", "topic": name }),
+                serde_json::json!({ "type": "unsubscribe", "topic": name }),
+            ]
+        })
+        .collect();
+    ws.send_together(frames).await;
+
+    // Let every subscription's registration finish, then look at the bus.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for topic in &topics {
+        assert_eq!(
+            app.state.bus.local_subscribers(*topic),
+            0,
+            "{topic} still followed"
+        );
+    }
+    ws.send(serde_json::json!({ "type": "ping", "id": "alive" }))
+        .await;
+    ws.expect("pong", |f| f["type"] == "pong").await;
 }

@@ -502,6 +502,38 @@ impl Ws {
             .expect("frame sent");
     }
 
+    /// Sends several frames in one write, as a client that batches its frames would.
+    pub async fn send_together(&mut self, frames: Vec<Value>) {
+        for frame in frames {
+            self.stream
+                .feed(Message::text(frame.to_string()))
+                .await
+                .expect("frame queued");
+        }
+        self.stream.flush().await.expect("frames sent");
+    }
+
+    /// Sends a websocket-level ping (not the protocol's `ping` frame).
+    pub async fn ping_socket(&mut self, payload: Vec<u8>) {
+        self.stream
+            .send(Message::Ping(payload.into()))
+            .await
+            .expect("ping sent");
+    }
+
+    /// Reads until nothing arrives for `quiet`, counting websocket-level pongs.
+    pub async fn count_pongs(&mut self, quiet: Duration) -> usize {
+        let mut pongs = 0;
+        while let Ok(Some(message)) = tokio::time::timeout(quiet, self.stream.next()).await {
+            match message {
+                Ok(Message::Pong(_)) => pongs += 1,
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        pongs
+    }
+
     pub async fn send_raw(&mut self, text: String) {
         self.stream
             .send(Message::text(text))
