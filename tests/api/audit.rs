@@ -1,5 +1,5 @@
-use crate::helpers::{TestApp, TestDatabase};
-use paranimo::store::audit::{self, AuditEvent, ChainReport};
+use crate::helpers::{TestApp, TestDatabase, seal_and_verify};
+use paranimo::store::audit::{self, AuditEvent};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
@@ -17,12 +17,6 @@ fn event(action: &str, object_id: String) -> AuditEvent<'_> {
         object_id,
         detail: json!({ "n": 1 }),
     }
-}
-
-/// Seals whatever is pending, then verifies the whole chain.
-async fn seal_and_verify(pool: &PgPool) -> ChainReport {
-    audit::seal_pending(pool).await.expect("sealing works");
-    audit::verify_chain(pool).await.expect("verification runs")
 }
 
 /// Runs `sql` with the audit table's triggers switched off for this transaction only, as a

@@ -411,12 +411,7 @@ async fn the_audit_log_records_reads_and_changes_without_contents() {
             "{name} leaked into the audit log"
         );
     }
-    paranimo::store::audit::seal_pending(&app.pool)
-        .await
-        .unwrap();
-    let report = paranimo::store::audit::verify_chain(&app.pool)
-        .await
-        .unwrap();
+    let report = crate::helpers::seal_and_verify(&app.pool).await;
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.unsealed, 0);
 }

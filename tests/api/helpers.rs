@@ -634,3 +634,10 @@ impl Ws {
         }
     }
 }
+
+/// Seals whatever audit rows are pending, then verifies the whole chain.
+pub async fn seal_and_verify(pool: &PgPool) -> paranimo::store::audit::ChainReport {
+    use paranimo::store::audit;
+    audit::seal_pending(pool).await.expect("sealing works");
+    audit::verify_chain(pool).await.expect("verification runs")
+}

@@ -557,12 +557,7 @@ async fn every_mfa_event_is_audited_without_secrets() {
     for code in &codes {
         assert!(!all.contains(code.as_str()) && !all.contains(&code.replace('-', "")));
     }
-    paranimo::store::audit::seal_pending(&app.pool)
-        .await
-        .unwrap();
-    let report = paranimo::store::audit::verify_chain(&app.pool)
-        .await
-        .unwrap();
+    let report = crate::helpers::seal_and_verify(&app.pool).await;
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.unsealed, 0);
 }

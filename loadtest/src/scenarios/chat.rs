@@ -7,9 +7,8 @@
 //! Paranimo limits a connection to 20 frames a second (bursts of 40), so the default rate
 //! stays well below that.
 
-use super::{ANSWER_TIMEOUT, Ctx, subscribe};
+use super::{ANSWER_TIMEOUT, Ctx, PairSide, pair_sides, subscribe};
 use crate::Target;
-use crate::accounts::Account;
 use crate::net::{self, Tuning, Ws};
 use crate::stats::{Latency, Report, round3};
 use futures_util::{StreamExt, stream};
@@ -34,16 +33,6 @@ pub struct Args {
     drain_seconds: u64,
 }
 
-/// One side of a conversation.
-struct Side {
-    account: Option<Account>,
-    /// The booking (Paranimo) or the `chat:<k>` topic (generic).
-    conversation: String,
-    /// Its own id prefix, and the peer's, for message ids.
-    me: String,
-    peer: String,
-}
-
 /// What one side saw.
 #[derive(Default)]
 struct Seen {
@@ -65,49 +54,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
     let interval = Duration::from_secs_f64(1.0 / args.rate.clamp(0.1, 1000.0));
     let drain = Duration::from_secs(args.drain_seconds.min(120));
 
-    let mut sides = Vec::with_capacity(2 * p);
-    match ctx.target {
-        Target::Paranimo => {
-            for (k, pair) in ctx.setup.pairs(p).await?.into_iter().enumerate() {
-                let (t, c) = (format!("{k}t"), format!("{k}c"));
-                sides.push(Side {
-                    account: Some(pair.therapist),
-                    conversation: pair.booking_id.clone(),
-                    me: t.clone(),
-                    peer: c.clone(),
-                });
-                sides.push(Side {
-                    account: Some(pair.client),
-                    conversation: pair.booking_id,
-                    me: c,
-                    peer: t,
-                });
-            }
-        }
-        Target::Generic => {
-            for k in 0..p {
-                let topic = format!("chat:{}-{k}", ctx.nonce);
-                let (t, c) = (format!("{k}t"), format!("{k}c"));
-                sides.push(Side {
-                    account: None,
-                    conversation: topic.clone(),
-                    me: t.clone(),
-                    peer: c.clone(),
-                });
-                sides.push(Side {
-                    account: None,
-                    conversation: topic,
-                    me: c,
-                    peer: t,
-                });
-            }
-        }
-    }
+    let sides = pair_sides(ctx, p, "").await?;
 
     // Everyone listens before anyone speaks (the generic peers keep no history).
     // Side i goes to node i in turn: with two nodes, each pair's two sides are on
     // different nodes, so every message crosses between them.
-    let opened: Vec<(Side, Option<Ws>)> = stream::iter(sides.into_iter().enumerate())
+    let opened: Vec<(PairSide, Option<Ws>)> = stream::iter(sides.into_iter().enumerate())
         .map(|(i, side)| async move {
             let ws = match ctx
                 .open(i, side.account.as_ref(), None, Tuning::default())
@@ -138,7 +90,6 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
                 interval,
                 drain,
                 epoch,
-                nonce: ctx.nonce.clone(),
                 target: ctx.target,
             };
             tokio::spawn(async move {
@@ -229,7 +180,7 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
 }
 
 /// Follows the topic the side's messages arrive on.
-async fn subscribe_side(ws: &mut Ws, side: &Side, target: Target) -> anyhow::Result<()> {
+async fn subscribe_side(ws: &mut Ws, side: &PairSide, target: Target) -> anyhow::Result<()> {
     let topic = match (target, &side.account) {
         (Target::Paranimo, Some(account)) => format!("user:{}", account.user_id),
         _ => side.conversation.clone(),
@@ -245,13 +196,12 @@ struct Talk {
     interval: Duration,
     drain: Duration,
     epoch: Instant,
-    nonce: String,
     target: Target,
 }
 
 /// Sends `messages` at the pace while reading, until everything expected has arrived or
 /// the drain time after the last send has passed.
-async fn talk(mut ws: Ws, side: Side, plan: Talk) -> Seen {
+async fn talk(mut ws: Ws, side: PairSide, plan: Talk) -> Seen {
     let mut seen = Seen::default();
     let mut pending_acks: HashMap<String, Instant> = HashMap::new();
     let mut ticks =
@@ -267,7 +217,7 @@ async fn talk(mut ws: Ws, side: Side, plan: Talk) -> Seen {
         }
         tokio::select! {
             _ = ticks.tick(), if !done_sending => {
-                let id = format!("{}-{}-{}", plan.nonce, side.me, seen.sent);
+                let id = format!("{}-{}", side.me, seen.sent);
                 let micros = plan.epoch.elapsed().as_micros();
                 let body = format!("load test message, sent at {micros}");
                 let frame = match plan.target {
@@ -323,7 +273,7 @@ async fn talk(mut ws: Ws, side: Side, plan: Talk) -> Seen {
                             Target::Generic => message["id"].as_str(),
                         };
                         let Some(client_id) = client_id else { continue };
-                        if !client_id.contains(&format!("-{}-", side.peer)) {
+                        if !client_id.starts_with(&format!("{}-", side.peer)) {
                             continue;
                         }
                         let latency = message["body"]

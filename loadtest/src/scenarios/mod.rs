@@ -1,5 +1,6 @@
 //! The scenarios, and what they share: the run context, opening a client connection in
-//! either protocol, subscribing, and publishing numbered events on one topic.
+//! either protocol, subscribing, joining a room, the two sides of talking pairs, and
+//! publishing numbered events on one topic.
 
 pub mod booking;
 pub mod chat;
@@ -320,6 +321,69 @@ impl FrameHead {
 /// An app-level heartbeat in either protocol.
 pub fn ping_frame(id: u64) -> Value {
     json!({ "type": "ping", "id": format!("hb-{id}") })
+}
+
+/// Joins a booking's room and returns the ack, or fails with the server's refusal.
+pub async fn join_room(ws: &mut Ws, booking: &str) -> anyhow::Result<Value> {
+    let frame = json!({ "type": "room.join", "id": "join", "booking_id": booking });
+    net::send(ws, &frame).await?;
+    let answer = net::expect(ws, "room.join ack", ANSWER_TIMEOUT, |f| {
+        (f["type"] == "ack" || f["type"] == "error") && f["id"] == "join"
+    })
+    .await?;
+    if answer["type"] == "error" {
+        bail!("room.join refused: {answer} (is ROOM_OPENS_MINUTES_BEFORE=100000 set?)");
+    }
+    Ok(answer)
+}
+
+/// One side of a talking pair (the chat and relay scenarios).
+pub struct PairSide {
+    /// Who signs in (Paranimo), or nobody (the reference peers).
+    pub account: Option<Account>,
+    /// Where the pair meets: the booking (Paranimo) or a `chat:` topic (generic).
+    pub conversation: String,
+    /// Labels unique in this run, this side's and the other's, for message ids.
+    pub me: String,
+    pub peer: String,
+}
+
+/// Both sides of `pairs` pairs, in pair order: booked therapist and client on Paranimo, two
+/// anonymous sides of a `chat:<nonce>-<topic_label><k>` topic on the reference peers.
+pub async fn pair_sides(
+    ctx: &Ctx,
+    pairs: usize,
+    topic_label: &str,
+) -> anyhow::Result<Vec<PairSide>> {
+    let meetings: Vec<(Option<Account>, Option<Account>, String)> = match ctx.target {
+        Target::Paranimo => ctx
+            .setup
+            .pairs(pairs)
+            .await?
+            .into_iter()
+            .map(|pair| (Some(pair.therapist), Some(pair.client), pair.booking_id))
+            .collect(),
+        Target::Generic => (0..pairs)
+            .map(|k| (None, None, format!("chat:{}-{topic_label}{k}", ctx.nonce)))
+            .collect(),
+    };
+    let mut sides = Vec::with_capacity(2 * pairs);
+    for (k, (therapist, client, conversation)) in meetings.into_iter().enumerate() {
+        let (t, c) = (format!("{}-{k}t", ctx.nonce), format!("{}-{k}c", ctx.nonce));
+        sides.push(PairSide {
+            account: therapist,
+            conversation: conversation.clone(),
+            me: t.clone(),
+            peer: c.clone(),
+        });
+        sides.push(PairSide {
+            account: client,
+            conversation,
+            me: c,
+            peer: t,
+        });
+    }
+    Ok(sides)
 }
 
 #[cfg(test)]

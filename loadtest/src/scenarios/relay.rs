@@ -11,9 +11,8 @@
 //! them. Paranimo limits a connection to 20 frames a second and a side sends its pings and
 //! its echoes of the other's, so `--rate` stays at 10 or below.
 
-use super::{ANSWER_TIMEOUT, Ctx, subscribe};
+use super::{ANSWER_TIMEOUT, Ctx, PairSide, join_room, pair_sides, subscribe};
 use crate::Target;
-use crate::accounts::Account;
 use crate::net::{self, Tuning, Ws};
 use crate::stats::{Latency, Report, round3};
 use anyhow::bail;
@@ -43,15 +42,6 @@ pub struct Args {
     drain_seconds: u64,
 }
 
-/// One side of a pair.
-struct Side {
-    account: Option<Account>,
-    /// The booking (Paranimo) or the `chat:<k>` topic (generic).
-    conversation: String,
-    /// A label unique to this side in this run, the prefix of its pings' keys.
-    me: String,
-}
-
 /// A relayed message: a ping, or the echo of one, with the key that names the ping.
 #[derive(Debug, PartialEq, Eq)]
 struct Relayed {
@@ -79,34 +69,11 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
     let interval = Duration::from_secs_f64(1.0 / args.rate);
     let drain = Duration::from_secs(args.drain_seconds.min(120));
 
-    let mut sides = Vec::with_capacity(2 * p);
-    match ctx.target {
-        Target::Paranimo => {
-            for (k, pair) in ctx.setup.pairs(p).await?.into_iter().enumerate() {
-                for (account, role) in [(pair.therapist, 't'), (pair.client, 'c')] {
-                    sides.push(Side {
-                        account: Some(account),
-                        conversation: pair.booking_id.clone(),
-                        me: format!("{}-{k}{role}", ctx.nonce),
-                    });
-                }
-            }
-        }
-        Target::Generic => {
-            for k in 0..p {
-                for role in ['t', 'c'] {
-                    sides.push(Side {
-                        account: None,
-                        conversation: format!("chat:{}-relay-{k}", ctx.nonce),
-                        me: format!("{}-{k}{role}", ctx.nonce),
-                    });
-                }
-            }
-        }
-    }
+    // A side's `me` is the prefix of its pings' keys.
+    let sides = pair_sides(ctx, p, "relay-").await?;
 
     // Everyone is in the room (or on the topic) before anyone pings: neither keeps history.
-    let opened: Vec<(Side, anyhow::Result<Ws>)> = stream::iter(sides.into_iter().enumerate())
+    let opened: Vec<(PairSide, anyhow::Result<Ws>)> = stream::iter(sides.into_iter().enumerate())
         .map(|(i, side)| async move {
             let ws = async {
                 let mut ws = ctx
@@ -198,20 +165,12 @@ pub async fn run(ctx: &Ctx, args: Args) -> anyhow::Result<Report> {
 }
 
 /// Puts one side where its pair's messages arrive: the booking's room, or the topic.
-async fn enter(ws: &mut Ws, side: &Side, target: Target) -> anyhow::Result<()> {
+async fn enter(ws: &mut Ws, side: &PairSide, target: Target) -> anyhow::Result<()> {
     if target == Target::Generic {
         tokio::time::timeout(ANSWER_TIMEOUT, subscribe(ws, &side.conversation, None)).await??;
         return Ok(());
     }
-    let frame = json!({ "type": "room.join", "id": "join", "booking_id": side.conversation });
-    net::send(ws, &frame).await?;
-    let answer = net::expect(ws, "room.join ack", ANSWER_TIMEOUT, |f| {
-        (f["type"] == "ack" || f["type"] == "error") && f["id"] == "join"
-    })
-    .await?;
-    if answer["type"] == "error" {
-        bail!("room.join refused: {answer} (is ROOM_OPENS_MINUTES_BEFORE=100000 set?)");
-    }
+    join_room(ws, &side.conversation).await?;
     Ok(())
 }
 
@@ -283,7 +242,7 @@ struct Pace {
 /// frame sent, or the drain time after the last ping has passed. (Closing before the last
 /// acknowledgement can lose that frame: Paranimo drops a relay still in flight when its
 /// sender's connection ends.)
-async fn converse(mut ws: Ws, side: Side, plan: Pace) -> Seen {
+async fn converse(mut ws: Ws, side: PairSide, plan: Pace) -> Seen {
     let mut seen = Seen::default();
     let mut pending: HashMap<String, Instant> = HashMap::new();
     let mut unacked: HashSet<String> = HashSet::new();

@@ -6,13 +6,13 @@
 //! must receive it. Reports rooms per second, offer to connected (offerer's view) and offer
 //! to message p50/p99, and the server's one-way relay time of each signal.
 
-use super::{ANSWER_TIMEOUT, Ctx};
+use super::{Ctx, join_room};
 use crate::accounts::Pair;
 use crate::net::{self, Tuning, Ws};
 use crate::stats::{Latency, Report, round3};
 use anyhow::{Context, bail};
 use futures_util::{StreamExt, stream};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -135,8 +135,8 @@ async fn room(
     let mut therapist = ctx
         .open(2 * k + 1, Some(&pair.therapist), None, Tuning::default())
         .await?;
-    join(&mut client, &booking).await?;
-    let joined = join(&mut therapist, &booking).await?;
+    join_room(&mut client, &booking).await?;
+    let joined = join_room(&mut therapist, &booking).await?;
     if joined["room"]["offerer"] != pair.therapist.user_id.as_str() {
         bail!("the therapist is not the offerer: {joined}");
     }
@@ -175,19 +175,6 @@ async fn room(
         offer_to_message: message_at.saturating_duration_since(offered),
         relays: vec![offer_relay, answer_relay],
     })
-}
-
-async fn join(ws: &mut Ws, booking: &str) -> anyhow::Result<Value> {
-    let frame = json!({ "type": "room.join", "id": "join", "booking_id": booking });
-    net::send(ws, &frame).await?;
-    let answer = net::expect(ws, "room.join ack", ANSWER_TIMEOUT, |f| {
-        (f["type"] == "ack" || f["type"] == "error") && f["id"] == "join"
-    })
-    .await?;
-    if answer["type"] == "error" {
-        bail!("room.join refused: {answer} (is ROOM_OPENS_MINUTES_BEFORE=100000 set?)");
-    }
-    Ok(answer)
 }
 
 /// Watches a peer connection: gathering done, connected, failed.
